@@ -1,0 +1,130 @@
+"""`params.yaml`, read in exactly one place into frozen, typed settings.
+
+Each section of params.yaml has its own model in this package (one file per stage or
+concern); `load_params` is the only function that reads the file. Unknown or mistyped keys
+fail with a message naming the key, its section and the allowed keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from retrain.config.base import BaseSection, Section
+from retrain.config.dispatch import DispatchSection
+from retrain.config.evaluate import EvaluateSection
+from retrain.config.export import ExportSection
+from retrain.config.extract import ExtractSection
+from retrain.config.gate import GateSection
+from retrain.config.monitor import MonitorSection
+from retrain.config.prepare import PrepareSection
+from retrain.config.registry import RegistrySection
+from retrain.config.replay import ReplaySection
+from retrain.config.train import TrainSection
+from retrain.config.validate import ValidateSection
+from retrain.errors import UserError
+
+__all__ = ["Params", "Section", "load_params", "params_hash"]
+
+DEFAULT_PATH = Path("params.yaml")
+
+
+class Params(Section):
+    base: BaseSection = BaseSection()
+    extract: ExtractSection = ExtractSection()
+    # `validate` would shadow BaseModel.validate; the YAML key stays `validate`.
+    validate_: ValidateSection = Field(ValidateSection(), alias="validate")
+    prepare: PrepareSection = PrepareSection()
+    train: TrainSection = TrainSection()
+    evaluate: EvaluateSection = EvaluateSection()
+    gate: GateSection = GateSection()
+    export: ExportSection = ExportSection()
+    registry: RegistrySection = RegistrySection()
+    monitor: MonitorSection = MonitorSection()
+    dispatch: DispatchSection = DispatchSection()
+    replay: ReplaySection = ReplaySection()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Walk a pydantic model class along an error location; None when it leaves models."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (
+            isinstance(current, type) and issubclass(current, BaseModel)
+        ):
+            return None
+        field = current.model_fields.get("validate_" if part == "validate" else part)
+        if field is None:
+            return None
+        current = field.annotation
+        if get_origin(current) is not None:  # Optional[X] / X | None: take the model member
+            models = [
+                a for a in get_args(current) if isinstance(a, type) and issubclass(a, BaseModel)
+            ]
+            current = models[0] if models else None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = tuple("validate" if p == "validate_" else p for p in err["loc"])
+    dotted = ".".join(str(p) for p in loc)
+    section = ".".join(str(p) for p in loc[:-1]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(Params, loc[:-1])
+        allowed = ", ".join(f for f in (parent.model_fields if parent else {})) or "?"
+        allowed = allowed.replace("validate_", "validate")
+        names = [
+            f.replace("validate_", "validate") for f in (parent.model_fields if parent else {})
+        ]
+        close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+        guess = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown key '{loc[-1]}' in section '{section}'{guess}; allowed keys: {allowed}"
+    return f"'{dotted}': {err['msg']} (got {err.get('input')!r})"
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(
+            f"{source}: expected a mapping of sections, got {type(raw).__name__}",
+            "start the file with section names such as `base:` and `train:`",
+        )
+    try:
+        return Params(**raw)
+    except ValidationError as exc:
+        problems = "\n  - ".join(_describe(e) for e in exc.errors())
+        raise UserError(
+            f"{source} is invalid:\n  - {problems}",
+            "correct the keys above; see README 'params.yaml reference'",
+        ) from None
+
+
+def load_params(path: str | Path = DEFAULT_PATH) -> Params:
+    """Read and validate params.yaml. The only reader of that file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"params file not found: {path}", "run from the project root or pass --params"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(
+            f"{path} is not valid YAML: {exc}", "fix the syntax at the position shown"
+        ) from None
+    return parse_params(raw, str(path))
+
+
+def params_hash(params: Params) -> str:
+    """sha256 of the canonical JSON of the validated params (defaults included)."""
+    blob = json.dumps(params.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,9 @@
+"""`dispatch` section of params.yaml."""
+
+from __future__ import annotations
+
+from retrain.config.base import Section
+
+
+class DispatchSection(Section):
+    pass

@@ -1,0 +1,9 @@
+"""`extract` section of params.yaml."""
+
+from __future__ import annotations
+
+from retrain.config.base import Section
+
+
+class ExtractSection(Section):
+    pass

@@ -1,0 +1,9 @@
+"""`prepare` section of params.yaml."""
+
+from __future__ import annotations
+
+from retrain.config.base import Section
+
+
+class PrepareSection(Section):
+    pass

@@ -1,0 +1,9 @@
+"""`replay` section of params.yaml."""
+
+from __future__ import annotations
+
+from retrain.config.base import Section
+
+
+class ReplaySection(Section):
+    pass

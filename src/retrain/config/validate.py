@@ -1,0 +1,9 @@
+"""`validate` section of params.yaml."""
+
+from __future__ import annotations
+
+from retrain.config.base import Section
+
+
+class ValidateSection(Section):
+    pass
