@@ -30,3 +30,13 @@ def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `mlflow server` process on 127.0.0.1 (sqlite backend, local artifact root),
+    shared by the session; yields its URL and is killed at the end (see registry_support)."""
+    from registry_support import mlflow_server_process
+
+    with mlflow_server_process(tmp_path_factory.mktemp("mlflow-server")) as url:
+        yield url

@@ -1,9 +1,92 @@
-"""`extract` section of params.yaml."""
+"""`extract` section of params.yaml: where features come from and for which time window."""
 
 from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
 
 from retrain.config.base import Section
 
 
+class Window(Section):
+    """A half-open time window [start, end).
+
+    Naive dates/times are read in `timezone` (the bundled flights are scheduled in New York
+    local time, so a window of 2013-01-01..2014-01-01 in America/New_York holds exactly the
+    2013 flights even though their UTC event times spill into 2014). `bounds_utc()` gives the
+    bounds every stage compares `base.event_time` (UTC) against.
+    """
+
+    start: dt.datetime
+    end: dt.datetime
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'America/New_York'"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> Window:
+        start, end = self.bounds_utc()
+        if start >= end:
+            raise ValueError(f"window start {self.start} must be before end {self.end}")
+        return self
+
+    def bounds_utc(self) -> tuple[dt.datetime, dt.datetime]:
+        """(start, end) as timezone-aware UTC datetimes (pandas compares them directly)."""
+
+        def to_utc(value: dt.datetime) -> dt.datetime:
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=ZoneInfo(self.timezone))
+            return value.astimezone(dt.UTC)
+
+        return to_utc(self.start), to_utc(self.end)
+
+    def label(self) -> str:
+        return f"{self.start:%Y-%m-%d}..{self.end:%Y-%m-%d} ({self.timezone})"
+
+
+class FeastOptions(Section):
+    # Feast's registry, SQLite online store and parquet sources live here (gitignored).
+    # The CLI's --feast-dir overrides it.
+    work_dir: Path = Path(".feast")
+    # Daily history aggregates for day D are published at local midnight after D plus this
+    # many hours: nearly every flight of D has landed by then, so its outcome is known.
+    history_publish_lag_hours: int = Field(5, ge=0, le=48)
+    # A past flight counts as delayed in the history rates when arr_delay > this (minutes).
+    delayed_above_minutes: float = 15.0
+
+
+class TableOptions(Section):
+    # The user's table (parquet or CSV); required when source is `table`. Keep it under
+    # data/ so the extract stage's `data` dependency tracks it.
+    path: Path | None = None
+    encoding: str = "utf-8"
+
+
 class ExtractSection(Section):
-    pass
+    source: Literal["feast", "table"] = "feast"
+    window: Window = Window(
+        start=dt.datetime(2013, 1, 1),
+        end=dt.datetime(2014, 1, 1),
+        timezone="America/New_York",
+    )
+    feast: FeastOptions = FeastOptions()
+    table: TableOptions = TableOptions()
+
+    @model_validator(mode="after")
+    def _table_needs_path(self) -> ExtractSection:
+        if self.source == "table" and self.table.path is None:
+            raise ValueError("source 'table' needs extract.table.path (parquet or CSV file)")
+        return self

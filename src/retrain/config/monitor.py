@@ -1,9 +1,108 @@
-"""`monitor` section of params.yaml."""
+"""`monitor` section of params.yaml: drift statistics, thresholds and the retrain trigger policy.
+
+Defaults are effect sizes, not p-values: at ~80k rows a KS or chi-square test at p < 0.05 flags
+almost every column (tiny, harmless shifts are "significant"), so the default verdicts come from
+PSI (numeric) and Jensen-Shannon distance (categorical), whose thresholds do not move with the
+sample size. bench/bench_drift.py shows the columns each choice flags on the 2013 data.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from pydantic import Field, field_validator
+
 from retrain.config.base import Section
+from retrain.config.extract import Window
+
+
+def _known_statistic(name: str, kind: str) -> str:
+    # Imported lazily: the statistics module needs numpy, params loading must stay light.
+    from retrain.monitor.stats import check_statistic_name
+
+    check_statistic_name(name, kind)
+    return name
+
+
+class TriggerPolicy(Section):
+    # Share of monitored features whose verdict is "drifted" that counts as a drift signal.
+    drift_share: float = Field(0.3, gt=0, le=1)
+    # A drifted prediction (champion score) distribution alone also counts as drift.
+    prediction_drift: bool = True
+    # Absolute drop of the champion's primary metric (registered test value minus current value)
+    # that counts as performance decay. Needs labels in the current window.
+    decay: float = Field(0.03, ge=0)
+    # The signal must hold for this many consecutive monitor runs (windows) before retraining.
+    persistence: int = Field(2, ge=1, le=52)
 
 
 class MonitorSection(Section):
-    pass
+    # Statistic that decides the verdict, per feature kind. Known: see retrain.monitor.stats.
+    numeric_statistic: str = "psi"
+    categorical_statistic: str = "jensenshannon"
+    prediction_statistic: str = "psi"
+    # Drift threshold per statistic. For p-value tests (ks, chisquare) it is the significance
+    # level (drift when p < threshold); for the others, drift when score >= threshold.
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: {
+            "ks": 0.05,
+            "chisquare": 0.05,
+            "wasserstein": 0.1,
+            "psi": 0.2,
+            "jensenshannon": 0.1,
+        }
+    )
+    # Quantile bins of the reference sample for PSI / Jensen-Shannon on numeric features.
+    bins: int = Field(10, ge=2, le=100)
+    # Features to monitor; empty = every feature column except keys and outcome columns.
+    features: list[str] = Field(default_factory=list, max_length=200)
+    # Columns never monitored: keys, outcome/leakage columns (unknown at serving time), the
+    # calendar month (different by construction between two windows) and tailnum (an aircraft
+    # id with ~4,000 levels: a month vs the 3 months before it scores Jensen-Shannon ~0.3 on
+    # sampling noise alone, measured on 2013).
+    exclude: list[str] = Field(
+        default_factory=lambda: [
+            "flight_id",
+            "event_time",
+            "month",
+            "tailnum",
+            "arr_delay",
+            "dep_delay",
+            "dep_time",
+            "arr_time",
+            "air_time",
+            "label",
+        ]
+    )
+    # The newer window compared against the champion's training window ([start, end), naive
+    # times read in `timezone`, like extract.window).
+    current: Window = Window(
+        start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1), timezone="America/New_York"
+    )
+    trigger: TriggerPolicy = TriggerPolicy()
+    # Consecutive-signal counter between runs (small JSON file).
+    state_file: str = "build/monitor/state.json"
+
+    @field_validator("numeric_statistic", "prediction_statistic")
+    @classmethod
+    def _numeric(cls, name: str) -> str:
+        return _known_statistic(name, "numeric")
+
+    @field_validator("categorical_statistic")
+    @classmethod
+    def _categorical(cls, name: str) -> str:
+        return _known_statistic(name, "categorical")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _threshold_names(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        for name, value in thresholds.items():
+            _known_statistic(name, "any")
+            if not value > 0:
+                raise ValueError(f"threshold for {name!r} must be > 0, got {value}")
+        return thresholds
+
+    def threshold(self, statistic: str) -> float:
+        from retrain.monitor.stats import DEFAULT_THRESHOLDS
+
+        return self.thresholds.get(statistic, DEFAULT_THRESHOLDS[statistic])

@@ -1,9 +1,35 @@
-"""`prepare` section of params.yaml."""
+"""`prepare` section of params.yaml: how features become train/test tables."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from pydantic import Field, model_validator
+
 from retrain.config.base import Section
+from retrain.config.extract import Window
 
 
 class PrepareSection(Section):
-    pass
+    # Time-ordered split, used when the features have `base.event_time`.
+    train_window: Window = Window(
+        start=dt.datetime(2013, 1, 1), end=dt.datetime(2013, 10, 1), timezone="America/New_York"
+    )
+    test_window: Window = Window(
+        start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1), timezone="America/New_York"
+    )
+    # Seeded stratified random split, used when there is no event time.
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    # Known only after departure (or the raw target itself): never a model input.
+    drop_columns: tuple[str, ...] = ("arr_delay", "dep_delay", "dep_time", "arr_time", "air_time")
+
+    @model_validator(mode="after")
+    def _train_before_test(self) -> PrepareSection:
+        train_end = self.train_window.bounds_utc()[1]
+        test_start = self.test_window.bounds_utc()[0]
+        if train_end > test_start:
+            raise ValueError(
+                f"train_window ends ({self.train_window.end}) after test_window starts "
+                f"({self.test_window.start}); the test period must follow the training period"
+            )
+        return self

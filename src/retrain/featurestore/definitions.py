@@ -1,0 +1,97 @@
+"""Feast entities and feature views of the project (the "feature repository", as code).
+
+Imported only by `store.py` (Feast is heavy). Sources are parquet files in the work dir,
+written by `store.FlightFeatureStore.build` from data/.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.types import Float64, String
+
+from retrain.featurestore.sources import WEATHER_COLUMNS
+
+PROJECT = "retrain_flights"
+
+origin = Entity(name="origin", join_keys=["origin"], value_type=ValueType.STRING)
+tailnum = Entity(name="tailnum", join_keys=["tailnum"], value_type=ValueType.STRING)
+carrier = Entity(name="carrier", join_keys=["carrier"], value_type=ValueType.STRING)
+route = Entity(name="route", join_keys=["route"], value_type=ValueType.STRING)  # "EWR-IAH"
+ENTITIES = (origin, tailnum, carrier, route)
+
+# History views: (name, entity, trailing days, rate column, optional count column).
+# Each source holds one row per key per local day for every day of the data, so a TTL of two
+# days always reaches the latest published row while never serving a stale one.
+HISTORY_VIEWS = (
+    ("carrier_history", carrier, 7, "carrier_delay_rate_7d", None),
+    ("origin_history", origin, 1, "origin_delay_rate_1d", None),
+    ("route_history", route, 28, "route_delay_rate_28d", "route_flights_28d"),
+)
+HISTORY_TTL = timedelta(days=2)
+# Hourly observations; if an hour is missing, an observation up to 3 h old still describes
+# the departure's weather better than nothing, older ones do not.
+WEATHER_TTL = timedelta(hours=3)
+# Planes are static attributes without a timestamp: they are stamped 1970-01-01 (before any
+# flight) and never expire. In Feast a TTL of 0 means "lives forever", the longest TTL there is.
+PLANES_TTL = timedelta(0)
+
+PLANE_FEATURES = {
+    "plane_year": Float64,
+    "seats": Float64,
+    "engines": Float64,
+    "manufacturer": String,
+    "engine": String,
+}
+
+
+def source_path(work_dir: Path, view_name: str) -> Path:
+    return work_dir / "sources" / f"{view_name}.parquet"
+
+
+def feature_views(work_dir: Path) -> list[FeatureView]:
+    """Feature views whose parquet sources live under `work_dir/sources/`."""
+
+    def source(name: str, timestamp_field: str) -> FileSource:
+        return FileSource(
+            name=f"{name}_source",
+            path=str(source_path(work_dir, name).resolve()),
+            timestamp_field=timestamp_field,
+        )
+
+    views = [
+        FeatureView(
+            name="origin_weather",
+            entities=[origin],
+            ttl=WEATHER_TTL,
+            schema=[Field(name=column, dtype=Float64) for column in WEATHER_COLUMNS],
+            source=source("origin_weather", "time_hour"),
+        ),
+        FeatureView(
+            name="plane",
+            entities=[tailnum],
+            ttl=PLANES_TTL,
+            schema=[Field(name=n, dtype=t) for n, t in PLANE_FEATURES.items()],
+            source=source("plane", "registered_at"),
+        ),
+    ]
+    for name, entity, _days, rate, count in HISTORY_VIEWS:
+        fields = [Field(name=rate, dtype=Float64)]
+        if count:
+            fields.append(Field(name=count, dtype=Float64))
+        views.append(
+            FeatureView(
+                name=name,
+                entities=[entity],
+                ttl=HISTORY_TTL,
+                schema=fields,
+                source=source(name, "published_at"),
+            )
+        )
+    return views
+
+
+def feature_refs(views: list[FeatureView]) -> list[str]:
+    return [f"{view.name}:{field.name}" for view in views for field in view.features]

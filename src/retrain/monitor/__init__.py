@@ -1,0 +1,1 @@
+"""Monitoring of the champion: drift statistics, the `monitor` command, repository_dispatch."""

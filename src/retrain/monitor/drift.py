@@ -1,0 +1,295 @@
+"""The monitor's pure core: per-feature drift, prediction drift, performance decay, and the
+trigger decision with its persistence state. No I/O here; `retrain.monitor.command` does that.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from retrain.errors import UserError
+from retrain.monitor.stats import StatResult, compare
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from retrain.config.monitor import MonitorSection, TriggerPolicy
+
+STATE_SCHEMA = 1
+STATE_HISTORY = 24  # windows remembered in the state file
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    kind: str
+    result: StatResult
+    missing_reference: float
+    missing_current: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "kind": self.kind,
+            **self.result.to_dict(),
+            "missing_reference": round(self.missing_reference, 6),
+            "missing_current": round(self.missing_current, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Performance:
+    metric: str
+    greater_is_better: bool
+    registered: float
+    current: float
+    n_labelled: int
+
+    @property
+    def decay(self) -> float:
+        """How much worse the current value is (positive = worse), whatever the direction."""
+        diff = self.registered - self.current
+        return diff if self.greater_is_better else -diff
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "decay": self.decay}
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    features: tuple[FeatureDrift, ...]
+    prediction: StatResult | None
+    performance: Performance | None
+    n_reference: int
+    n_current: int
+
+    @property
+    def drifted(self) -> list[FeatureDrift]:
+        # Largest effect first: the payload's feature list (max 20) names the worst ones.
+        worst = [f for f in self.features if f.result.drifted]
+        return sorted(worst, key=lambda f: -f.result.score / f.result.threshold)
+
+    @property
+    def drift_share(self) -> float:
+        return len(self.drifted) / len(self.features) if self.features else 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    drift_signal: bool
+    prediction_signal: bool
+    decay_signal: bool
+    consecutive: int
+    required: int
+    action: str  # "retrain" | "none"
+    event_type: str | None
+    reason: str
+    score: float
+    state: dict[str, Any] = field(repr=False)
+
+    @property
+    def signal(self) -> bool:
+        return self.drift_signal or self.prediction_signal or self.decay_signal
+
+
+def feature_kind(column: pd.Series) -> str:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+        return "categorical"
+    return "numeric"
+
+
+def monitored_columns(frame: pd.DataFrame, settings: MonitorSection) -> list[str]:
+    if settings.features:
+        missing = [c for c in settings.features if c not in frame.columns]
+        if missing:
+            raise UserError(
+                f"monitor.features names column(s) the features do not have: {missing}",
+                f"use columns of the features table, e.g. {', '.join(map(str, frame.columns[:8]))}",
+            )
+        return list(settings.features)
+    excluded = set(settings.exclude)
+    return [c for c in frame.columns if c not in excluded]
+
+
+def feature_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, settings: MonitorSection
+) -> tuple[FeatureDrift, ...]:
+    """One statistic per monitored column, chosen by its kind (numeric / categorical)."""
+    columns = monitored_columns(reference, settings)
+    absent = [c for c in columns if c not in current.columns]
+    if absent:
+        raise UserError(
+            f"the current window lacks monitored column(s) {absent}",
+            "extract both windows with the same feature definitions",
+        )
+    if reference.empty or current.empty:
+        which = "reference" if reference.empty else "current"
+        raise UserError(
+            f"the {which} window has no rows", "move the windows inside the data's time range"
+        )
+    results = []
+    for column in columns:
+        ref, cur = reference[column], current[column]
+        kind = feature_kind(ref)
+        if feature_kind(cur) != kind:  # e.g. numbers became strings: a schema break is drift
+            kind = "categorical"
+        name = settings.numeric_statistic if kind == "numeric" else settings.categorical_statistic
+        values_ref, values_cur = (
+            (
+                ref.to_numpy(dtype="float64", na_value=math.nan),
+                cur.to_numpy("float64", na_value=math.nan),
+            )
+            if kind == "numeric"
+            else (ref.to_numpy(dtype=object), cur.to_numpy(dtype=object))
+        )
+        result = compare(
+            name,
+            values_ref,
+            values_cur,
+            kind=kind,  # type: ignore[arg-type]
+            threshold=settings.threshold(name),
+            bins=settings.bins,
+        )
+        results.append(
+            FeatureDrift(column, kind, result, float(ref.isna().mean()), float(cur.isna().mean()))
+        )
+    return tuple(results)
+
+
+def prediction_drift(
+    reference_scores: np.ndarray, current_scores: np.ndarray, settings: MonitorSection
+) -> StatResult:
+    name = settings.prediction_statistic
+    return compare(
+        name,
+        reference_scores,
+        current_scores,
+        kind="numeric",
+        threshold=settings.threshold(name),
+        bins=settings.bins,
+    )
+
+
+def champion_scores(pipeline: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+    """Positive-class probability (classification) or prediction (regression) per row."""
+    import numpy as np
+
+    names = getattr(pipeline, "feature_names_in_", None)
+    if names is not None:
+        missing = [str(c) for c in names if c not in frame.columns]
+        if missing:
+            raise UserError(
+                f"the champion needs column(s) the features lack: {missing[:10]}",
+                "monitor with the same feature definitions the champion was trained on",
+            )
+        frame = frame[[str(c) for c in names]]
+    if task == "classification":
+        return np.asarray(pipeline.predict_proba(frame)[:, 1], dtype=np.float64)
+    return np.asarray(pipeline.predict(frame), dtype=np.float64)
+
+
+def performance(
+    metric: str, registered: float, y_true: np.ndarray, y_score: np.ndarray
+) -> Performance | None:
+    """The champion's primary metric on the labelled current rows vs its registered value."""
+    import numpy as np
+
+    from retrain.search.metrics import GREATER_IS_BETTER, score
+
+    if metric not in GREATER_IS_BETTER:
+        raise UserError(
+            f"the champion's primary metric {metric!r} is unknown to the monitor",
+            f"register models with one of {', '.join(GREATER_IS_BETTER)}",
+        )
+    y_true = np.asarray(y_true)
+    if y_true.size == 0 or (metric in {"roc_auc", "pr_auc"} and np.unique(y_true).size < 2):
+        return None  # not enough labels to say anything
+    current = score(metric, y_true, y_score)
+    return Performance(metric, GREATER_IS_BETTER[metric], float(registered), current, y_true.size)
+
+
+def _window_key(window: dict[str, Any]) -> str:
+    return f"{window['start']}..{window['end']}"
+
+
+def decide(
+    report: DriftReport,
+    policy: TriggerPolicy,
+    state: dict[str, Any] | None,
+    *,
+    model: str,
+    champion_version: str | None,
+    window: dict[str, str],
+) -> Decision:
+    """Signals of this window, combined with the previous windows' state (persistence).
+
+    The counter restarts when the champion changes (a new reference) and a re-run on the same
+    window replaces that window's entry instead of counting it twice.
+    """
+    drift_signal = report.drift_share >= policy.drift_share
+    prediction_signal = bool(
+        policy.prediction_drift and report.prediction is not None and report.prediction.drifted
+    )
+    decay_signal = report.performance is not None and report.performance.decay >= policy.decay
+    signal = drift_signal or prediction_signal or decay_signal
+
+    history: list[dict[str, Any]] = []
+    if state and state.get("model") == model and state.get("champion_version") == champion_version:
+        history = [h for h in state.get("windows", []) if isinstance(h, dict)]
+    key = _window_key(window)
+    history = [h for h in history if h.get("window") != key]
+    history.append({"window": key, "signal": signal})
+    consecutive = 0
+    for entry in reversed(history):
+        if not entry.get("signal"):
+            break
+        consecutive += 1
+    retrain = signal and consecutive >= policy.persistence
+
+    parts = []
+    if decay_signal and report.performance is not None:
+        perf = report.performance
+        parts.append(f"{perf.metric} {perf.current:.4f} vs registered {perf.registered:.4f}")
+    if drift_signal:
+        parts.append(
+            f"{len(report.drifted)} of {len(report.features)} features drifted "
+            f"share {report.drift_share:.2f} at least {policy.drift_share:.2f}"
+        )
+    if prediction_signal and report.prediction is not None:
+        parts.append(f"prediction {report.prediction.statistic} {report.prediction.score:.3f}")
+    if not parts:
+        parts.append(
+            f"no signal: drift share {report.drift_share:.2f} below {policy.drift_share:.2f}"
+        )
+    parts.append(f"{consecutive} of {policy.persistence} windows")
+    reason = ", ".join(parts)
+
+    if decay_signal and report.performance is not None:
+        event_type, score = "performance-degraded", report.performance.decay
+    elif signal:
+        event_type, score = "drift-detected", report.drift_share
+    else:
+        event_type, score = None, report.drift_share
+    new_state = {
+        "schema": STATE_SCHEMA,
+        "model": model,
+        "champion_version": champion_version,
+        "consecutive": consecutive,
+        "windows": history[-STATE_HISTORY:],
+    }
+    return Decision(
+        drift_signal,
+        prediction_signal,
+        decay_signal,
+        consecutive,
+        policy.persistence,
+        "retrain" if retrain else "none",
+        event_type if retrain else None,
+        reason,
+        float(score),
+        new_state,
+    )

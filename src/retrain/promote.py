@@ -1,0 +1,238 @@
+"""`retrain promote`: move `champion` to the version named in `registry.json` at a git ref.
+
+Run by the workflow when a retrain PR is merged (ref = the merge commit on main), or by hand.
+Compare-and-set, so a stale PR can never overwrite a newer decision:
+
+1. The version's recorded sha256 must equal the one in registry.json, and the artifact in the
+   store must still hash to it (a tampered artifact is refused, even with --force).
+2. Forward: the current champion must be the baseline the gate compared against
+   (`baseline_version`); otherwise stop: "champion moved from vN to vM since this PR was
+   validated; re-run the retrain".
+3. Rollback (a `git revert` of the merge): the reverted registry.json names the older version,
+   and the current champion's own `baseline_version` tag is exactly that version — i.e. the
+   champion is the model the reverted PR introduced. Then champion goes back to it, and the
+   reverted version is tagged `rolled_back` so re-running the old merge's promotion cannot
+   silently bring it back (that needs --force --reason).
+
+Then `previous` → the old champion, `champion` → the target, `challenger` cleared if it pointed
+at the target, and an audit record (who, commit, from, to, kind, reason, forced) appended as a
+model-level tag `audit.<UTC timestamp>`. Already champion → no-op (nothing written).
+`--force --reason TEXT` skips the check of step 2/3 only, and is recorded in the audit trail.
+MLflow has no transactions: the check and the alias moves are separate calls, so promotions of
+one model must not run concurrently (the workflow serialises them with a concurrency group).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrain.errors import UserError
+
+log = logging.getLogger("retrain.promote")
+
+SCHEMA = 1
+
+
+class PromotionRefused(UserError):
+    """The compare-and-set failed: the registry changed since the PR was validated."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # "noop" | "promoted" | "rolled_back" | "nothing"
+    model: str
+    from_version: str | None
+    to_version: str | None
+    message: str
+    audit_key: str | None = None
+
+
+def _git(repo: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, check=False, timeout=60
+        )
+    except OSError as exc:
+        raise UserError(f"cannot run git: {exc}", "install git") from None
+    if done.returncode != 0:
+        raise UserError(
+            f"git {' '.join(args)} failed in {repo}: {done.stderr.strip() or done.stdout.strip()}",
+            "pass an existing ref (branch, tag or commit) of this repository with --ref",
+        )
+    return done.stdout
+
+
+def read_record_at(repo: Path, ref: str, path: str) -> tuple[dict[str, Any], str]:
+    """registry.json as committed at `ref` (never the working tree) and the commit sha."""
+    if ref.startswith("-"):
+        raise UserError(f"invalid ref {ref!r}", "pass a branch, tag or commit")
+    commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
+    listed = _git(repo, "ls-tree", "--name-only", commit, "--", path).strip()
+    if not listed:
+        raise UserError(
+            f"{path} does not exist at {ref} ({commit[:12]})",
+            "promote a ref whose commit contains the registry.json written by the push stage",
+        )
+    text = _git(repo, "show", f"{commit}:{path}")
+    return parse_record(text, f"{path} at {ref}"), commit
+
+
+def parse_record(text: str, where: str) -> dict[str, Any]:
+    hint = "restore registry.json as written by `retrain push`"
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{where} is not valid JSON: {exc}", hint) from None
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        raise UserError(f"{where} is not a schema-{SCHEMA} registry record", hint)
+    for key in ("model", "version", "sha256", "baseline_version", "blessed"):
+        if key not in record:
+            raise UserError(f"{where} lacks '{key}'", hint)
+    if not isinstance(record["model"], str) or not record["model"]:
+        raise UserError(f"{where}: 'model' must be a non-empty string", hint)
+    if record["version"] is not None and not str(record["version"]).isdigit():
+        raise UserError(f"{where}: 'version' must be a version number or null", hint)
+    if record["version"] is not None and not record.get("sha256"):
+        raise UserError(f"{where} names version {record['version']} without its sha256", hint)
+    return record
+
+
+def _who() -> str:
+    actor = os.environ.get("GITHUB_ACTOR")
+    if actor:
+        return f"github:{actor}"
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _v(version: str | None) -> str:
+    return "none" if version is None else f"v{version}"
+
+
+def promote(
+    registry: Any,
+    record: dict[str, Any],
+    *,
+    commit: str,
+    who: str,
+    force: bool = False,
+    reason: str | None = None,
+) -> Outcome:
+    """Compare-and-set the champion alias to the version `record` names (see module doc)."""
+    from retrain.registry import CHALLENGER, CHAMPION, NO_VERSION, PREVIOUS, _utc_stamp
+
+    model = record["model"]
+    if record["version"] is None or not record.get("blessed"):
+        return Outcome("nothing", model, None, None, "registry.json names no blessed version")
+    target = registry.version(model, record["version"])
+    if target.sha256 != record["sha256"]:
+        raise PromotionRefused(
+            f"{model} v{target.version} has sha256 {str(target.sha256)[:12]}… in the registry, "
+            f"but registry.json names {str(record['sha256'])[:12]}…: not the validated model",
+            "re-run the retrain so registry.json and the registry agree",
+        )
+    with tempfile.TemporaryDirectory(prefix="retrain-promote-") as tmp:
+        registry.download_skops(target, Path(tmp))  # raises if the stored artifact changed
+
+    current = registry.champion(model)
+    current_version = None if current is None else current.version
+    if current_version == target.version:
+        challenger = registry.alias(model, CHALLENGER)
+        if challenger is not None and challenger.version == target.version:
+            registry.delete_alias(model, CHALLENGER)
+        return Outcome(
+            "noop", model, current_version, target.version, f"v{target.version} is already champion"
+        )
+
+    baseline = record["baseline_version"]
+    baseline = None if baseline in (None, NO_VERSION) else str(baseline)
+    forward = current_version == baseline
+    rollback = current is not None and current.tags.get("baseline_version") == target.version
+    kind = "rolled_back" if rollback and not forward else "promoted"
+    if not (forward or rollback) and not force:
+        raise PromotionRefused(
+            f"champion moved from {_v(baseline)} to {_v(current_version)} since this PR was "
+            f"validated (it compared v{target.version} against {_v(baseline)}); "
+            "re-run the retrain",
+            "re-run the retrain pipeline against the current champion, or override with "
+            "--force --reason TEXT",
+        )
+    elif forward and "rolled_back" in target.tags and not force:
+        raise PromotionRefused(
+            f"v{target.version} was rolled back ({target.tags['rolled_back']}); "
+            "not promoting it again",
+            "if it really should return, run with --force --reason TEXT",
+        )
+
+    if current is not None:
+        registry.set_alias(model, PREVIOUS, current.version)
+    registry.set_alias(model, CHAMPION, target.version)
+    challenger = registry.alias(model, CHALLENGER)
+    if challenger is not None and challenger.version == target.version:
+        registry.delete_alias(model, CHALLENGER)
+    if kind == "rolled_back" and current is not None:
+        registry.set_version_tag(
+            model, current.version, "rolled_back", f"{_utc_stamp()} to v{target.version}"
+        )
+    audit_key = registry.add_audit(
+        model,
+        {
+            "who": who,
+            "commit": commit,
+            "from": current_version,
+            "to": target.version,
+            "kind": kind,
+            "reason": reason,
+            "forced": bool(force),
+        },
+    )
+    verb = "rolled back" if kind == "rolled_back" else "promoted"
+    return Outcome(
+        kind,
+        model,
+        current_version,
+        target.version,
+        f"{verb} {model}: champion {_v(current_version)} → v{target.version}"
+        + (" (forced)" if force else ""),
+        audit_key,
+    )
+
+
+def cli(argv: list[str]) -> int:
+    from retrain import logs
+    from retrain.registry import Registry
+
+    parser = argparse.ArgumentParser(prog="retrain promote", description=__doc__.splitlines()[0])
+    parser.add_argument("--ref", required=True, help="git ref whose registry.json to promote")
+    parser.add_argument("--registry-file", default="registry.json", help="path inside the repo")
+    parser.add_argument("--repo", type=Path, default=Path("."), help="git repository (default .)")
+    parser.add_argument("--force", action="store_true", help="skip the champion check")
+    parser.add_argument("--reason", help="why --force is needed (recorded in the audit trail)")
+    args = parser.parse_args(argv)
+    logs.setup()
+    if args.force and not (args.reason or "").strip():
+        raise UserError("--force needs --reason TEXT", "say why, e.g. --reason 'hotfix #123'")
+    if args.reason and not args.force:
+        raise UserError("--reason is only used with --force", "add --force or drop --reason")
+    record, commit = read_record_at(args.repo, args.ref, args.registry_file)
+    outcome = promote(
+        Registry(),
+        record,
+        commit=commit,
+        who=_who(),
+        force=args.force,
+        reason=args.reason,
+    )
+    log.info("%s (ref %s, commit %s)", outcome.message, args.ref, commit[:12])
+    return 0

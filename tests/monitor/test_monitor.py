@@ -1,0 +1,324 @@
+"""`retrain monitor`: drift on real 2013 features, trigger policy and persistence, champion
+prediction drift and performance decay from a real MLflow registry, and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from retrain.cli import main
+from retrain.config import parse_params
+from retrain.monitor import command, drift
+from retrain.monitor.payload import parse_event
+from retrain.monitor.stats import StatResult
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "monitor" / "features.parquet"
+FEB = "2013-02-01..2013-03-01"
+JUL = "2013-07-01..2013-08-01"
+TZ = "America/New_York"
+
+
+@pytest.fixture(scope="module")
+def features() -> pd.DataFrame:
+    return pd.read_parquet(FIXTURE)
+
+
+def window(frame: pd.DataFrame, text: str) -> pd.DataFrame:
+    return command.rows_in(frame, command.parse_window(text, TZ, "--w"), "event_time")
+
+
+# --- core: drift on the real features --------------------------------------------------------
+
+
+def test_same_distribution_has_little_drift_and_summer_has_a_lot(features: pd.DataFrame) -> None:
+    params = parse_params({})
+    february = window(features, FEB)
+    # Alternate rows of one month: the same distribution, only sampling noise differs.
+    calm = command.check_windows(params, february.iloc[::2], february.iloc[1::2])
+    summer = command.check_windows(params, window(features, FEB), window(features, JUL))
+    assert calm.drift_share < params.monitor.trigger.drift_share
+    assert summer.drift_share >= params.monitor.trigger.drift_share
+    flagged = {f.feature for f in summer.drifted}
+    assert {"temp", "dewp"} <= flagged  # February vs July weather
+    assert not {"dep_hour", "distance", "day_of_week"} & flagged  # the schedule barely moves
+    # Defaults leave out ids, keys, outcomes and the calendar month.
+    names = {f.feature for f in summer.features}
+    assert not names & {"flight_id", "event_time", "tailnum", "month", "arr_delay", "dep_delay"}
+    kinds = {f.feature: (f.kind, f.result.statistic) for f in summer.features}
+    assert kinds["carrier"] == ("categorical", "jensenshannon")
+    assert kinds["temp"] == ("numeric", "psi")
+
+
+def test_ks_at_p_005_would_flag_almost_everything(features: pd.DataFrame) -> None:
+    # Why KS is not the default: even half a month vs the other half of February trips it on
+    # a good share of columns (on the full 2013 data: 22 of 23 numeric columns).
+    ks = parse_params({"monitor": {"numeric_statistic": "ks"}})
+    psi = parse_params({})
+    ref, cur = window(features, FEB), window(features, JUL)
+    n_ks = len(command.check_windows(ks, ref, cur).drifted)
+    n_psi = len(command.check_windows(psi, ref, cur).drifted)
+    assert n_ks > n_psi
+
+
+def test_monitored_features_from_params(features: pd.DataFrame) -> None:
+    params = parse_params({"monitor": {"features": ["temp", "carrier"]}})
+    report = command.check_windows(params, window(features, FEB), window(features, JUL))
+    assert [f.feature for f in report.features] == ["temp", "carrier"]
+    with pytest.raises(Exception, match="monitor.features names column"):
+        command.check_windows(
+            parse_params({"monitor": {"features": ["nope"]}}), window(features, FEB), features
+        )
+
+
+# --- trigger policy and persistence ----------------------------------------------------------
+
+
+def report_with(share_drifted: int, n: int = 10, decay: float | None = None) -> drift.DriftReport:
+    feats = tuple(
+        drift.FeatureDrift(
+            f"f{i}",
+            "numeric",
+            StatResult("psi", 0.5 if i < share_drifted else 0.01, None, 0.2, i < share_drifted),
+            0.0,
+            0.0,
+        )
+        for i in range(n)
+    )
+    perf = (
+        drift.Performance("roc_auc", True, 0.72, 0.72 - decay, 5000) if decay is not None else None
+    )
+    return drift.DriftReport(feats, None, perf, 100, 100)
+
+
+def run_policy(
+    reports: list[drift.DriftReport], policy: dict[str, Any], versions: list[str] | None = None
+) -> list[drift.Decision]:
+    trigger = parse_params({"monitor": {"trigger": policy}}).monitor.trigger
+    state, out = None, []
+    for i, report in enumerate(reports):
+        decision = drift.decide(
+            report,
+            trigger,
+            state,
+            model="m",
+            champion_version=(versions or ["1"] * len(reports))[i],
+            window={"start": f"2013-{i + 1:02d}-01", "end": f"2013-{i + 1:02d}-28"},
+        )
+        state = json.loads(json.dumps(decision.state))  # through JSON, as on disk
+        out.append(decision)
+    return out
+
+
+def test_share_threshold_decides_the_drift_signal() -> None:
+    below, at = run_policy([report_with(2), report_with(3)], {"drift_share": 0.3, "persistence": 1})
+    assert not below.drift_signal and below.action == "none" and below.event_type is None
+    assert at.drift_signal and at.action == "retrain" and at.event_type == "drift-detected"
+    assert at.score == pytest.approx(0.3)
+
+
+def test_signal_must_persist_for_n_consecutive_windows() -> None:
+    decisions = run_policy(
+        [report_with(5), report_with(0), report_with(5), report_with(5), report_with(5)],
+        {"persistence": 2},
+    )
+    assert [d.consecutive for d in decisions] == [1, 0, 1, 2, 3]
+    assert [d.action for d in decisions] == ["none", "none", "none", "retrain", "retrain"]
+
+
+def test_rerun_of_the_same_window_is_not_counted_twice() -> None:
+    trigger = parse_params({"monitor": {"trigger": {"persistence": 2}}}).monitor.trigger
+    same = {"start": "2013-07-01", "end": "2013-07-31"}
+    first = drift.decide(
+        report_with(5), trigger, None, model="m", champion_version="1", window=same
+    )
+    again = drift.decide(
+        report_with(5), trigger, first.state, model="m", champion_version="1", window=same
+    )
+    assert first.consecutive == again.consecutive == 1
+    assert again.action == "none"
+
+
+def test_new_champion_restarts_the_count() -> None:
+    decisions = run_policy([report_with(5)] * 3, {"persistence": 2}, versions=["1", "2", "2"])
+    assert [d.consecutive for d in decisions] == [1, 1, 2]
+
+
+def test_decay_alone_triggers_performance_degraded() -> None:
+    (small, large) = run_policy(
+        [report_with(0, decay=0.01), report_with(0, decay=0.05)],
+        {"decay": 0.03, "persistence": 1},
+    )
+    assert not small.decay_signal and small.action == "none"
+    assert large.decay_signal and large.event_type == "performance-degraded"
+    assert large.score == pytest.approx(0.05)
+    assert "roc_auc 0.6700 vs registered 0.7200" in large.reason
+
+
+def test_lower_is_better_metric_decay_direction() -> None:
+    worse = drift.Performance("log_loss", False, registered=0.40, current=0.47, n_labelled=10)
+    better = drift.Performance("log_loss", False, registered=0.40, current=0.35, n_labelled=10)
+    assert worse.decay == pytest.approx(0.07)
+    assert better.decay == pytest.approx(-0.05)
+
+
+# --- the command, no registry ----------------------------------------------------------------
+
+
+def monitor(tmp_path: Path, *extra: str, params: str = "") -> int:
+    params_file = tmp_path / "params.yaml"
+    if not params_file.exists():
+        params_file.write_text(params or "monitor:\n  trigger:\n    persistence: 2\n")
+    return main(
+        [
+            "monitor",
+            "--params",
+            str(params_file),
+            "--out",
+            str(tmp_path / "out"),
+            "--state",
+            str(tmp_path / "state.json"),
+            "--features",
+            str(FIXTURE),
+            *extra,
+        ]
+    )
+
+
+def test_command_writes_outputs_and_exits_10_after_persistence(tmp_path: Path) -> None:
+    args = ["--no-registry", "--reference-window", FEB, "--current-window"]
+    assert monitor(tmp_path, *args, "2013-07-01..2013-07-16") == 0
+    first = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert first["action"] == "none" and first["dispatch"] is None
+    assert first["trigger"]["consecutive"] == 1
+    assert monitor(tmp_path, *args, "2013-07-16..2013-08-01") == 10
+    result = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert result["schema"] == 1
+    assert result["action"] == "retrain"
+    assert result["reference"]["n_rows"] == 1000
+    assert {"feature", "kind", "statistic", "score", "threshold", "drifted"} <= set(
+        result["features"][0]
+    )
+    event = parse_event(result["dispatch"]["event_type"], result["dispatch"]["client_payload"])
+    assert event.event_type == "drift-detected"
+    assert event.client_payload.window.start == "2013-07-16"
+    assert event.client_payload.window.end == "2013-07-31"
+    assert "temp" in event.client_payload.features
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "Decision: **retrain**" in summary and "| temp | numeric | psi |" in summary
+    assert (tmp_path / "out" / "drift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["consecutive"] == 2
+
+
+def test_command_no_action_on_a_calm_window(tmp_path: Path) -> None:
+    code = monitor(tmp_path, "--no-registry", "--reference-window", FEB, "--current-window", FEB)
+    assert code == 0
+    result = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert result["signals"] == {"drift": False, "prediction_drift": False, "decay": False}
+
+
+def test_monitor_output_feeds_dispatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = "monitor:\n  trigger:\n    persistence: 1\ndispatch:\n  repository: acme/flights\n"
+    args = ["--no-registry", "--reference-window", FEB, "--current-window", JUL]
+    assert monitor(tmp_path, *args, params=params) == 10
+    capsys.readouterr()
+    drift_json = tmp_path / "out" / "drift.json"
+    code = main(
+        [
+            "dispatch",
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--payload",
+            str(drift_json),
+            "--dry-run",
+        ]
+    )
+    assert code == 0
+    assert '"event_type": "drift-detected"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "params", "message"),
+    [
+        (["--no-registry"], None, "no reference window"),
+        (["--no-registry", "--reference-window", "2013-02-01"], None, "is not START..END"),
+        (["--no-registry", "--reference-window", "2013-02-30..2013-03-01"], None, "day is out"),
+        (["--no-registry", "--reference-window", "2013-03-01..2013-02-01"], None, "before end"),
+        (["--no-registry", "--reference-window", "2014-01-01..2014-02-01"], None, "no rows"),
+        (
+            ["--no-registry", "--reference-window", FEB],
+            "monitor:\n  numeric_statistic: kss\n",
+            "unknown drift statistic 'kss'; known statistics: chisquare, jensenshannon, ks, psi",
+        ),
+        (
+            ["--no-registry", "--reference-window", FEB],
+            "monitor:\n  categorical_statistic: ks\n",
+            "'ks' does not apply to categorical",
+        ),
+        (
+            ["--no-registry", "--reference-window", FEB],
+            "monitor:\n  thresholds: {psi: -1}\n",
+            "must be > 0",
+        ),
+        (
+            ["--no-registry", "--reference-window", FEB],
+            "monitor:\n  trigger: {persistence: 0}\n",
+            "monitor.trigger.persistence",
+        ),
+        (["--no-registry", "--reference-window", FEB], "monitor:\n  bins: 1\n", "monitor.bins"),
+        (
+            ["--no-registry", "--reference-window", FEB],
+            "monitor:\n  features: [nope]\n",
+            "monitor.features names column",
+        ),
+    ],
+)
+def test_bad_inputs_exit_2_and_write_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    params: str | None,
+    message: str,
+) -> None:
+    code = monitor(tmp_path, *extra, "--current-window", JUL, params=params or "")
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "drift.json").exists()
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_bad_feature_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = [
+        "monitor",
+        "--no-registry",
+        "--reference-window",
+        FEB,
+        "--current-window",
+        JUL,
+        "--out",
+        str(tmp_path / "out"),
+        "--params",
+        str(tmp_path / "p.yaml"),
+    ]
+    (tmp_path / "p.yaml").write_text("{}\n")
+    assert main([*base, "--features", str(tmp_path / "missing.parquet")]) == 2
+    assert "features file not found" in capsys.readouterr().err
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    assert main([*base, "--features", str(tmp_path / "broken.parquet")]) == 2
+    assert "not a readable parquet file" in capsys.readouterr().err
+    pd.read_parquet(FIXTURE).drop(columns=["event_time"]).to_parquet(tmp_path / "notime.parquet")
+    assert main([*base, "--features", str(tmp_path / "notime.parquet")]) == 2
+    assert "has no 'event_time' column" in capsys.readouterr().err
+
+
+def test_corrupt_state_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "state.json").write_text("{broken")
+    code = monitor(tmp_path, "--no-registry", "--reference-window", FEB, "--current-window", JUL)
+    assert code == 2
+    assert "delete it to restart the persistence count" in capsys.readouterr().err

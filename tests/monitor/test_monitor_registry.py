@@ -1,0 +1,134 @@
+"""`retrain monitor` with a champion from a real MLflow registry (sqlite file in tmp_path):
+reference window from its tags, prediction drift of its scores, decay of its primary metric."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from registry_support import MODEL, export, fit_pipeline, register
+from retrain.cli import main
+from retrain.monitor.payload import parse_event
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "monitor" / "features.parquet"
+FEB_TAGS = {
+    "train_start": "2013-02-01T05:00:00+00:00",
+    "train_end": "2013-03-01T04:59:00+00:00",
+    "primary_metric": "roc_auc",
+}
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory: pytest.TempPathFactory):
+    """One real registry with one champion (February training window) for the module."""
+    from retrain.registry import Registry
+
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlruns.db'}"
+    registry = Registry(uri)
+    export_dir, sha = export(fit_pipeline("hgb"), root)
+    ref = register(registry, export_dir, sha, **FEB_TAGS, **{"metric.roc_auc": "0.99"})
+    registry.set_alias(MODEL, "champion", ref.version)
+    return registry, uri, ref.version
+
+
+@pytest.fixture
+def use_champion(champion, monkeypatch: pytest.MonkeyPatch):
+    registry, uri, version = champion
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    yield registry, version
+    for key, value in {**FEB_TAGS, "metric.roc_auc": "0.99"}.items():  # undo tag edits
+        registry.set_version_tag(MODEL, version, key, value)
+
+
+def run(tmp_path: Path, *extra: str) -> int:
+    params = tmp_path / "params.yaml"
+    params.write_text("monitor:\n  trigger:\n    persistence: 1\n    decay: 0.03\n")
+    return main(
+        [
+            "monitor",
+            "--params",
+            str(params),
+            "--out",
+            str(tmp_path / "out"),
+            "--state",
+            str(tmp_path / "state.json"),
+            "--features",
+            str(FIXTURE),
+            *extra,
+        ]
+    )
+
+
+def test_champion_tags_give_the_reference_and_decay_triggers(tmp_path: Path, use_champion) -> None:
+    # Registered test value (0.99) far above what the champion reaches on July: decay.
+    _, version = use_champion
+    code = run(tmp_path, "--current-window", "2013-07-01..2013-08-01")
+    result = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert code == 10
+    assert result["champion_version"] == version
+    assert result["reference"]["n_rows"] == 1000  # February, from train_start/train_end
+    perf = result["performance"]
+    assert perf["metric"] == "roc_auc" and perf["registered"] == 0.99
+    assert 0.5 < perf["current"] < 0.95
+    assert perf["decay"] == pytest.approx(0.99 - perf["current"])
+    assert perf["n_labelled"] > 900  # cancelled flights have no label
+    assert result["prediction"]["statistic"] == "psi"
+    assert result["prediction"]["score"] > 0
+    event = parse_event(result["dispatch"]["event_type"], result["dispatch"]["client_payload"])
+    assert event.event_type == "performance-degraded"
+    assert event.client_payload.score == pytest.approx(perf["decay"], abs=1e-6)
+
+
+def test_no_decay_when_the_registered_metric_holds(tmp_path: Path, use_champion) -> None:
+    registry, version = use_champion
+    registry.set_version_tag(MODEL, version, "metric.roc_auc", "0.5")
+    # February vs February: no feature or prediction drift, and AUC above 0.5: no decay.
+    assert run(tmp_path, "--current-window", "2013-02-01..2013-03-01") == 0
+    result = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert result["signals"] == {"drift": False, "prediction_drift": False, "decay": False}
+    assert result["performance"]["decay"] < 0
+    assert result["prediction"]["score"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_no_champion_needs_a_reference_window(
+    tmp_path: Path, mlflow_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(tmp_path, "--current-window", "2013-07-01..2013-08-01") == 2
+    assert "has no champion in the registry" in capsys.readouterr().err
+    code = run(
+        tmp_path,
+        "--reference-window",
+        "2013-02-01..2013-03-01",
+        "--current-window",
+        "2013-07-01..2013-08-01",
+    )
+    assert code in (0, 10)  # feature drift only
+    assert json.loads((tmp_path / "out" / "drift.json").read_text())["prediction"] is None
+
+
+def test_champion_without_training_window_tags(
+    tmp_path: Path, use_champion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry, version = use_champion
+    # What `train` records when the data has no event time.
+    registry.set_version_tag(MODEL, version, "train_start", "None")
+    assert run(tmp_path, "--current-window", "2013-07-01..2013-08-01") == 2
+    err = capsys.readouterr().err
+    assert f"champion version {version} has no train_start tag(s)" in err
+    assert not (tmp_path / "out" / "drift.json").exists()
+
+
+def test_unreachable_registry_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from registry_support import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    assert run(tmp_path, "--current-window", "2013-07-01..2013-08-01") == 3
+    assert not (tmp_path / "out" / "drift.json").exists()

@@ -1,0 +1,370 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from registry_support import MODEL, TEST, export, fit_pipeline, one_thread, register, save
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+)
+
+from retrain.config import parse_params
+from retrain.config.gate import GateSection
+from retrain.errors import UserError
+from retrain.stages import gate as gate_stage
+from retrain.stages.gate import compute_metrics, evaluate_gate, paired_bootstrap
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def test_frame() -> pd.DataFrame:
+    return pd.read_parquet(TEST)
+
+
+@pytest.fixture(scope="module")
+def good():
+    return fit_pipeline("hgb")
+
+
+@pytest.fixture(scope="module")
+def shuffled():
+    return fit_pipeline("hgb", shuffle_labels=True)
+
+
+def _gate(**overrides) -> GateSection:
+    raw = {
+        "values": {"roc_auc": {"min": 0.6}},
+        "changes": [{"metric": "roc_auc", "max_regression_abs": 0.005, "bootstrap": True}],
+        "bootstrap": {"resamples": 200, "block": 50},
+        "slices": {"columns": [], "min_rows": 200},
+        **overrides,
+    }
+    return GateSection(**raw)
+
+
+def _by_name(result: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in result["checks"]}
+
+
+# -- metric implementation --------------------------------------------------------------------
+
+
+def test_point_metrics_match_sklearn_including_ties() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500).astype(float)
+    p = np.round(np.clip(0.3 * y + rng.random(500) * 0.7, 0, 1), 2)  # rounded: many ties
+    got = compute_metrics("classification", y, p)
+    assert got["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert got["pr_auc"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
+    assert got["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-9)
+    assert got["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    yr, pr = rng.normal(size=300), rng.normal(size=300)
+    reg = compute_metrics("regression", yr, pr)
+    assert reg["rmse"] == pytest.approx(np.sqrt(np.mean((yr - pr) ** 2)))
+    assert reg["mae"] == pytest.approx(mean_absolute_error(yr, pr))
+    assert reg["r2"] == pytest.approx(r2_score(yr, pr))
+
+
+def test_bootstrap_weights_equal_explicit_resamples() -> None:
+    """Each weighted resample equals the metric on the explicitly resampled rows."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 300).astype(float)
+    a = np.round(rng.random(300) * 0.6 + 0.4 * y, 2)
+    b = rng.random(300)
+    diffs = paired_bootstrap("roc_auc", y, a, b, resamples=7, block=3, seed=11)
+    again = paired_bootstrap("roc_auc", y, a, b, resamples=7, block=3, seed=11)
+    np.testing.assert_array_equal(diffs, again)  # seeded
+    replay = np.random.default_rng(11)
+    expected = []
+    for size in (3, 3, 1):  # same draws, same block layout
+        picks = replay.integers(0, 300, size=(size, 300))
+        expected += [roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]) for i in picks]
+    np.testing.assert_allclose(diffs, expected, atol=1e-12)
+
+
+# -- the rules --------------------------------------------------------------------------------
+
+
+def test_worse_model_rejected(test_frame, good, shuffled) -> None:
+    result = evaluate_gate(_gate(), "classification", test_frame, shuffled, good, "3", seed=1)
+    checks = _by_name(result)
+    assert result["blessed"] is False and result["checks_passed"] is False
+    assert result["champion_version"] == "3"
+    assert not checks["change.roc_auc"]["passed"] and checks["change.roc_auc"]["value"] < -0.05
+    assert not checks["bootstrap.roc_auc"]["passed"]
+    assert not checks["value.roc_auc.min"]["passed"]
+    assert result["summary"].startswith("REJECTED")
+    assert "FAILS" in checks["change.roc_auc"]["detail"]
+
+
+def test_better_model_blessed(test_frame, good, shuffled) -> None:
+    result = evaluate_gate(_gate(), "classification", test_frame, good, shuffled, "3", seed=1)
+    checks = _by_name(result)
+    assert result["blessed"] is True, result["summary"]
+    assert checks["change.roc_auc"]["value"] > 0.05
+    lo, hi = checks["bootstrap.roc_auc"]["ci"]
+    assert 0 < lo < hi
+    assert result["candidate"]["roc_auc"] > result["champion"]["roc_auc"]
+
+
+def test_equal_within_allowed_regression_passes_and_tolerance_matters(test_frame) -> None:
+    hgb, logreg = fit_pipeline("hgb"), fit_pipeline("logreg")
+    base = evaluate_gate(_gate(), "classification", test_frame, hgb, logreg, "1", seed=1)
+    # Whichever is worse plays the candidate: a small, real regression.
+    worse, better = (
+        (hgb, logreg) if _by_name(base)["change.roc_auc"]["value"] < 0 else (logreg, hgb)
+    )
+    gap = abs(_by_name(base)["change.roc_auc"]["value"])
+    assert 0 < gap < 0.05
+    rule = {"metric": "roc_auc", "bootstrap": False}
+    tolerant = _gate(changes=[{**rule, "max_regression_abs": gap + 0.01}])
+    strict = _gate(changes=[{**rule, "max_regression_abs": gap / 2}])
+    ok = evaluate_gate(tolerant, "classification", test_frame, worse, better, "1", seed=1)
+    no = evaluate_gate(strict, "classification", test_frame, worse, better, "1", seed=1)
+    assert ok["blessed"] is True and no["blessed"] is False
+    # the relative bound is the stricter one here, so it decides
+    relative = _gate(changes=[{**rule, "max_regression_abs": 1.0, "max_regression_rel": gap / 10}])
+    assert not evaluate_gate(relative, "classification", test_frame, worse, better, "1", 1)[
+        "blessed"
+    ]
+    # identical model: improvement 0, CI [0, 0], passes even with no allowed regression
+    same = evaluate_gate(
+        _gate(changes=[{"metric": "roc_auc", "max_regression_abs": 0.0}]),
+        "classification",
+        test_frame,
+        hgb,
+        hgb,
+        "1",
+        seed=1,
+    )
+    assert same["blessed"] is True
+    assert _by_name(same)["bootstrap.roc_auc"]["ci"] == [0.0, 0.0]
+
+
+def test_first_model_uses_value_thresholds_only(test_frame, good, shuffled) -> None:
+    result = evaluate_gate(_gate(), "classification", test_frame, good, None, None, seed=1)
+    assert result["first_model"] is True and result["blessed"] is True
+    assert result["champion"] is None and result["champion_version"] is None
+    assert {c["name"] for c in result["checks"]} == {"value.roc_auc.min", "first_model"}
+    bad = evaluate_gate(_gate(), "classification", test_frame, shuffled, None, None, seed=1)
+    assert bad["blessed"] is False  # the floor still applies
+    refused = evaluate_gate(
+        _gate(allow_first_model=False), "classification", test_frame, good, None, None, seed=1
+    )
+    assert refused["blessed"] is False
+    assert "allow_first_model is false" in _by_name(refused)["first_model"]["detail"]
+
+
+def test_dry_run_reports_but_blesses(test_frame, good, shuffled) -> None:
+    result = evaluate_gate(
+        _gate(mode="dry_run"), "classification", test_frame, shuffled, good, "2", seed=1
+    )
+    assert result["blessed"] is True and result["checks_passed"] is False
+    assert result["mode"] == "dry_run" and result["summary"].startswith("DRY RUN")
+
+
+def test_missing_metric_fails(test_frame, good, shuffled) -> None:
+    wrong_task = _gate(values={"rmse": {"max": 10.0}}, changes=[{"metric": "rmse"}])
+    result = evaluate_gate(wrong_task, "classification", test_frame, good, shuffled, "2", seed=1)
+    checks = _by_name(result)
+    assert result["blessed"] is False
+    assert (
+        "rmse missing for the candidate: not a classification metric"
+        in (checks["value.rmse.max"]["detail"])
+    )
+    assert not checks["change.rmse"]["passed"] and not checks["bootstrap.rmse"]["passed"]
+    one_class = test_frame[test_frame["label"] == 0]
+    result = evaluate_gate(_gate(), "classification", one_class, good, shuffled, "2", seed=1)
+    assert result["blessed"] is False
+    assert "undefined on this test window" in _by_name(result)["value.roc_auc.min"]["detail"]
+
+
+def test_slice_regression_fails(test_frame, good) -> None:
+    broken_ewr = fit_pipeline("hgb", shuffle_where="EWR")
+    rules = _gate(
+        values={},
+        changes=[{"metric": "roc_auc", "max_regression_abs": 0.2, "bootstrap": False}],
+        slices={"columns": ["origin", "carrier"], "min_rows": 200, "max_regression_abs": 0.02},
+    )
+    result = evaluate_gate(rules, "classification", test_frame, broken_ewr, good, "4", seed=1)
+    checks = _by_name(result)
+    assert checks["change.roc_auc"]["passed"]  # overall it is within the (loose) tolerance
+    assert not checks["slice.origin"]["passed"]
+    assert "FAILS in EWR" in checks["slice.origin"]["detail"]
+    assert set(checks["slice.origin"]["levels"]) == {"EWR", "JFK", "LGA"}
+    assert result["blessed"] is False
+    # the same candidate against itself regresses nowhere
+    same = evaluate_gate(rules, "classification", test_frame, good, good, "4", seed=1)
+    assert _by_name(same)["slice.origin"]["passed"]
+
+
+def test_champion_needing_other_columns_is_a_failed_check(test_frame, good) -> None:
+    narrower = test_frame.drop(columns=["temp"])
+    from sklearn.dummy import DummyClassifier
+
+    candidate = DummyClassifier(strategy="prior").fit(narrower[["dep_hour"]], narrower["label"])
+    result = evaluate_gate(_gate(values={}), "classification", narrower, candidate, good, "5", 1)
+    check = _by_name(result)["champion_scorable"]
+    assert not check["passed"] and "temp" in check["detail"]
+
+
+def test_gate_params_reject_unknown_metric() -> None:
+    with pytest.raises(UserError, match="gate.values"):
+        parse_params({"gate": {"values": {"auc": {"min": 0.5}}}})
+    with pytest.raises(UserError, match="at least one of min, max"):
+        parse_params({"gate": {"values": {"roc_auc": {}}}})
+    with pytest.raises(UserError, match="unknown key 'resample'"):
+        parse_params({"gate": {"bootstrap": {"resample": 10}}})
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+def _params(tmp_path: Path, **gate) -> Path:
+    import yaml
+
+    rules = {
+        "values": {"roc_auc": {"min": 0.6}},
+        "changes": [{"metric": "roc_auc", "max_regression_abs": 0.005}],
+        "bootstrap": {"resamples": 200, "block": 50},
+        "slices": {"columns": ["origin"], "min_rows": 200},
+        **gate,
+    }
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"base": {"model_name": MODEL}, "gate": rules}))
+    return path
+
+
+def test_cli_lookup_then_gate_against_registered_champion(
+    tmp_path: Path, mlflow_uri: str, good, shuffled
+) -> None:
+    from retrain.cli import main
+    from retrain.registry import Registry
+
+    params = _params(tmp_path)
+    champion_json = tmp_path / "champion.json"
+    assert (
+        main(["gate", "--lookup-champion", "--out", str(champion_json), "--params", str(params)])
+        == 0
+    )
+    assert json.loads(champion_json.read_text()) == {
+        "schema": 1,
+        "model": MODEL,
+        "version": None,
+        "sha256": None,
+    }
+    registry = Registry(mlflow_uri)
+    export_dir, sha = export(good, tmp_path, "champ")
+    ref = register(registry, export_dir, sha)
+    registry.set_alias(MODEL, "champion", ref.version)
+    assert (
+        main(["gate", "--lookup-champion", "--out", str(champion_json), "--params", str(params)])
+        == 0
+    )
+    assert json.loads(champion_json.read_text())["version"] == ref.version
+
+    worse = tmp_path / "worse.skops"
+    worse_sha = save(shuffled, worse)
+    out = tmp_path / "metrics" / "gate.json"
+    args = ["--test", str(TEST), "--champion", str(champion_json), "--out", str(out)]
+    assert main(["gate", "--model", str(worse), *args, "--params", str(params)]) == 0
+    result = json.loads(out.read_text())
+    assert result["blessed"] is False and result["champion_version"] == ref.version
+    assert result["candidate_sha256"] == worse_sha and result["champion_sha256"] == sha
+    assert result["test_window"]["n"] == 3000 and result["test_window"]["start"].startswith(
+        "2013-10"
+    )
+
+    better = tmp_path / "better.skops"
+    save(fit_pipeline("hgb", seed=1), better)
+    assert main(["gate", "--model", str(better), *args, "--params", str(params)]) == 0
+    assert json.loads(out.read_text())["champion"]["roc_auc"] == pytest.approx(
+        result["champion"]["roc_auc"]
+    )
+
+
+def test_cli_bad_inputs(tmp_path: Path, good, capsys) -> None:
+    from retrain.cli import main
+
+    params = _params(tmp_path)
+    model = tmp_path / "m.skops"
+    save(good, model)
+    champion = tmp_path / "champion.json"
+    champion.write_text(json.dumps({"schema": 1, "model": MODEL, "version": None, "sha256": None}))
+    out = tmp_path / "gate.json"
+
+    def run(*extra: str, test: Path = TEST, champ: Path = champion, m: Path = model) -> int:
+        return main(
+            ["gate", "--model", str(m), "--test", str(test), "--champion", str(champ)]
+            + ["--out", str(out), "--params", str(params), *extra]
+        )
+
+    assert main(["gate", "--out", str(out), "--params", str(params)]) == 2
+    assert "missing --model, --test, --champion" in capsys.readouterr().err
+    assert run(test=tmp_path / "absent.parquet") == 2
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 nope")
+    assert run(test=corrupt) == 2
+    unlabeled = tmp_path / "unlabeled.parquet"
+    pd.read_parquet(TEST).drop(columns=["label"]).to_parquet(unlabeled)
+    assert run(test=unlabeled) == 2
+    assert "has no 'label' column" in capsys.readouterr().err
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{not json")
+    assert run(champ=bad_json) == 2
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"schema": 1, "model": "other", "version": None, "sha256": None}))
+    assert run(champ=other) == 2
+    assert "re-run the champion stage" in capsys.readouterr().err
+    assert run(m=tmp_path / "absent.skops") == 2
+    assert not out.exists()  # no failed run wrote anything
+    assert run() == 0 and json.loads(out.read_text())["first_model"] is True
+
+
+def test_lookup_champion_unreachable_registry_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from registry_support import free_port
+
+    from retrain.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    out = tmp_path / "champion.json"
+    out.write_text("previous")
+    code = main(
+        ["gate", "--lookup-champion", "--out", str(out), "--params", str(_params(tmp_path))]
+    )
+    assert code == 3
+    assert "unreachable" in capsys.readouterr().err
+    assert out.read_text() == "previous"
+
+
+def test_gate_module_keeps_heavy_imports_lazy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, retrain.stages.gate, retrain.stages.push, retrain.stages.export, "
+        "retrain.promote, retrain.registry; "
+        "print(sorted(m for m in ('mlflow', 'sklearn', 'pandas', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_gate_stage_module_exposes_cli() -> None:
+    assert callable(gate_stage.cli)

@@ -1,0 +1,308 @@
+"""`retrain report`: every section from tiny fixtures, real git + dvc for the diffs vs main."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retrain import report
+from retrain.cli import main as retrain_main
+from retrain.errors import UserError
+
+FIX = Path(__file__).parent / "fixtures" / "report"
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+
+
+def _place_run_outputs(root: Path) -> None:
+    """The files a finished pipeline run leaves in the workspace (fixture copies)."""
+    for src, dest in [
+        ("gate.json", "metrics/gate.json"),
+        ("registry.json", "registry.json"),
+        ("search.json", "build/train/search.json"),
+        ("leaderboard.json", "build/train/leaderboard.json"),
+        ("result.json", "build/validation/result.json"),
+        ("trigger.json", "build/trigger.json"),
+    ]:
+        (root / dest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(FIX / src, root / dest)
+    shutil.copytree(FIX / "plots", root / "plots")
+
+
+@pytest.fixture
+def run_repo(tmp_path: Path) -> Path:
+    """A git + dvc repo whose `main` holds the champion's metrics and params, and whose
+    workspace holds a new run's outputs (metrics changed, base.seed changed)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    _run(["git", "init", "-q", "-b", "main"], root)
+    _run([sys.executable, "-m", "dvc", "init", "-q"], root)
+    (root / "metrics").mkdir()
+    shutil.copyfile(FIX / "dvc.yaml", root / "dvc.yaml")
+    shutil.copyfile(FIX / "params.yaml", root / "params.yaml")
+    shutil.copyfile(FIX / "evaluate_main.json", root / "metrics/evaluate.json")
+    _run(["git", "add", "-A"], root)
+    _run([*GIT, "commit", "-q", "-m", "champion"], root)
+    shutil.copyfile(FIX / "evaluate.json", root / "metrics/evaluate.json")
+    params = (root / "params.yaml").read_text().replace("seed: 42", "seed: 7")
+    (root / "params.yaml").write_text(params)
+    _place_run_outputs(root)
+    return root
+
+
+def _cli(root: Path, *args: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.chdir(root)
+    return retrain_main(["report", *args])
+
+
+@pytest.mark.integration
+def test_full_report_has_every_section_with_real_numbers(
+    run_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = run_repo / "build/report/report.md"
+    gh_out = run_repo / "gh_output"
+    code = _cli(
+        run_repo,
+        "--baseline-ref",
+        "main",
+        "--drift",
+        str(FIX / "drift.json"),
+        "--github-output",
+        str(gh_out),
+        monkeypatch=monkeypatch,
+    )
+    assert code == 0
+    md = out.read_text()
+    # headline + verdict
+    assert md.startswith("# Retrain report: `flight-delay` — blessed")
+    assert "champion **v3** → candidate **v4**" in md
+    assert "| `bootstrap CI roc_auc` | ✅ pass | 0.0041 | 0 |" in md
+    assert "| **roc\\_auc** | 0.7318 | 0.7421 | +0.0103 |" in md
+    # trigger + validation
+    assert "| window | `2013-06-01` → `2013-07-01` |" in md
+    assert "| event\\_type | drift\\-detected |" in md
+    assert "✅ passed: 4 of 4 expectations met on 27,004 rows." in md
+    # dvc metrics diff and params diff against main, computed by dvc itself
+    assert "## Metrics vs `main`" in md
+    assert "| n\\_test | 5,012 | 6,401 | +1,389 |" in md
+    assert "| roc\\_auc | 0.7318 | 0.7421 | +0.0103 |" in md
+    assert "| `base.seed` | `42` | `7` |" in md
+    # drift, leaderboard top 5 only
+    assert "features (2 flagged of 3)" in md
+    assert "| current | `2013-06-01..2013-07-01 (America/New_York)` (27,004 rows) |" in md
+    assert "candidate.roc" not in md  # gate.json is in its own section, not the metrics diff
+    assert "| 5 | `random_forest` | 0.6877 |" in md
+    assert "`C=3.2`" not in md  # rank 6
+    # plots: PNGs beside the report, linked relatively (what CML uploads)
+    for name in ("plot-roc.png", "plot-confusion.png", "plot-importance.png"):
+        assert f"]({name})" in md
+        assert (out.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # lineage: the repo's own commit, the registry's run id
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=run_repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert f"`{head}-dirty`" in md
+    assert "`5d1f0c2ab8e34f7c9a6b1e2d3c4f5a6b`" in md
+    assert "not available" not in md
+    outputs = dict(line.split("=", 1) for line in gh_out.read_text().splitlines())
+    assert outputs["blessed"] == "true"
+    assert outputs["model"] == "flight-delay"
+    assert outputs["version"] == "4"
+    assert outputs["champion"] == "3"
+    assert outputs["title"].startswith("retrain: flight-delay v4 (champion v3)")
+
+
+@pytest.mark.integration
+def test_everything_missing_is_reported_not_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gh_out = tmp_path / "gh_output"
+    assert _cli(tmp_path, "--baseline-ref", "main", "--github-output", str(gh_out),
+                monkeypatch=monkeypatch) == 0  # fmt: skip
+    md = (tmp_path / "build/report/report.md").read_text()
+    for section in (
+        "## Gate verdict",
+        "## What triggered this run",
+        "## Data validation",
+        "## Drift",
+        "## Search leaderboard (top 5)",
+        "## Plots",
+    ):
+        body = md.split(section, 1)[1].split("\n## ", 1)[0]
+        assert "_not available_" in body, section
+    assert "_No baseline: `main` does not exist yet." in md
+    assert "blessed=false\n" in gh_out.read_text()
+    assert "version=\n" in gh_out.read_text()
+
+
+@pytest.mark.integration
+def test_unblessed_first_run_without_baseline(
+    run_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = json.loads((FIX / "gate.json").read_text())
+    gate.update(blessed=False, champion_version=None, champion=None, first_model=True)
+    gate["checks"][0].update(passed=False, value=0.61)
+    (run_repo / "metrics/gate.json").write_text(json.dumps(gate))
+    reg = json.loads((FIX / "registry.json").read_text())
+    reg.update(version=None, blessed=False)
+    (run_repo / "registry.json").write_text(json.dumps(reg))
+    out = tmp_path / "r" / "report.md"
+    code = _cli(run_repo, "--out", str(out), "--baseline-ref", "no-such-branch",
+                monkeypatch=monkeypatch)  # fmt: skip
+    assert code == 0
+    md = out.read_text()
+    assert "— not blessed" in md
+    assert "❌ **not blessed** · no champion yet → candidate (not registered: not blessed)" in md
+    assert "| `roc_auc >= floor` | ❌ fail | 0.61 | 0.65 |" in md
+    assert "Nothing is opened for an unblessed model" in md
+    # no baseline: this run's values straight from `dvc metrics show`
+    assert "_No baseline: `no-such-branch` does not exist yet." in md
+    assert "| roc\\_auc | 0.7421 |" in md
+    assert "## Params vs baseline\n\n_No baseline to compare against._" in md
+
+
+def test_untrusted_payload_text_cannot_inject_markup(tmp_path: Path) -> None:
+    trigger = json.loads((FIX / "trigger.json").read_text())
+    trigger["client_payload"]["reason"] = "[click](https://evil.example) <img src=x onerror=alert(1)> `x` | y\n# h"
+    trigger["client_payload"]["detector"] = "<script>alert(1)</script>"
+    trigger["client_payload"]["features"] = ["a`|b", "<b>"]
+    (tmp_path / "t.json").write_text(json.dumps(trigger))
+    section = report.section_trigger(report.read_object(tmp_path / "t.json", "trigger payload"))
+    reason_row = next(line for line in section.splitlines() if line.startswith("| reason"))
+    assert "\n# h" not in section  # the newline did not start a heading
+    markdown_it = pytest.importorskip("markdown_it")
+    html = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(section)
+    # rendered as GitHub would: the payload shows as text, never as tags or links
+    for tag in ("<img", "<script", "<b>", "<a ", "<h1"):
+        assert tag not in html, tag
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    # header + 8 fields, two cells each: the pipe in the payload split nothing
+    assert html.count("<tr>") == 1 + 8
+    assert html.count("<td") == 2 * 8
+    assert "| y # h" in html.replace("\\", "")
+    assert reason_row.startswith("| reason | ")
+
+
+BAD_FORMS = [
+    ("not json", "{nope", "not valid JSON"),
+    ("a list", "[1, 2]", "must hold a JSON object"),
+    ("wrong schema", '{"schema": 2}', "has schema 2"),
+]
+
+
+@pytest.mark.parametrize(
+    ("option", "required"),
+    [
+        ("gate", "blessed"),
+        ("validation", "success"),
+        ("registry", "model"),
+        ("leaderboard", "trials"),
+        ("trigger", None),
+        ("search", None),
+        ("drift", None),
+    ],
+)
+@pytest.mark.parametrize(("form", "content", "message"), BAD_FORMS)
+def test_malformed_input_is_an_error_naming_the_file(
+    tmp_path: Path, option: str, required: str | None, form: str, content: str, message: str
+) -> None:
+    bad = tmp_path / f"{option}.json"
+    bad.write_text(content)
+    inputs = _no_inputs(tmp_path, **{option: bad})
+    with pytest.raises(UserError, match=message) as err:
+        report.build_report(inputs)
+    assert str(bad) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "message"),
+    [
+        ("gate", '{"schema": 1, "checks": []}', "lacks the key 'blessed'"),
+        ("gate", '{"schema": 1, "blessed": "yes", "checks": []}', "'blessed' must be bool"),
+        ("gate", '{"schema": 1, "blessed": true, "checks": [{"name": "x"}]}', "checks\\[0\\]"),
+        ("gate", '{"blessed": true, "checks": [], "champion_version": "v3"}', "integer or null"),
+        ("registry", '{"schema": 1, "model": "m", "version": "4"}', "integer or null"),
+        ("validation", '{"schema": 1, "success": true, "checks": [{}]}', "checks\\[0\\]"),
+        ("leaderboard", '{"schema": 1, "trials": [3]}', "trials\\[0\\]"),
+    ],
+)
+def test_wrong_shapes_are_errors(tmp_path: Path, option: str, content: str, message: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(UserError, match=message):
+        report.build_report(_no_inputs(tmp_path, **{option: bad}))
+
+
+def test_malformed_plot_data_is_an_error(tmp_path: Path) -> None:
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / "roc.json").write_text('{"a": 1}')
+    with pytest.raises(UserError, match=r"plot data .*roc\.json is not a list of records"):
+        report.build_report(_no_inputs(tmp_path, plots=plots))
+    (plots / "roc.json").write_text('[{"a": "x", "b": "y"}]')
+    with pytest.raises(UserError, match="no numeric column"):
+        report.build_report(_no_inputs(tmp_path, plots=plots))
+
+
+def test_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gate.json").write_text("{broken")
+    assert _cli(tmp_path, "--gate", "gate.json", "--out", "r/report.md",
+                monkeypatch=monkeypatch) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "retrain report: error: gate verdict gate.json is not valid JSON" in err
+    assert "fix:" in err
+    assert not (tmp_path / "r").exists()
+    assert _cli(tmp_path, "--top", "0", monkeypatch=monkeypatch) == 2
+    assert _cli(tmp_path, "--out", "report.html", monkeypatch=monkeypatch) == 2
+
+
+def test_rendered_html_has_the_tables_and_images(tmp_path: Path) -> None:
+    """The markdown renders as GitHub would: tables are tables, plots are <img> tags."""
+    markdown_it = pytest.importorskip("markdown_it")
+    root = tmp_path / "w"
+    root.mkdir()
+    _place_run_outputs(root)
+    shutil.copyfile(FIX / "params.yaml", root / "params.yaml")
+    built = report.build_report(
+        report.ReportInputs(
+            out=root / "out/report.md",
+            trigger=root / "build/trigger.json",
+            validation=root / "build/validation/result.json",
+            gate=root / "metrics/gate.json",
+            registry=root / "registry.json",
+            search=root / "build/train/search.json",
+            leaderboard=root / "build/train/leaderboard.json",
+            drift=FIX / "drift.json",
+            plots=root / "plots",
+            params=root / "params.yaml",
+            baseline_ref=None,
+            repo_root=root,
+        )
+    )
+    html = (
+        markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(built.markdown)
+    )
+    assert html.count("<table>") >= 7
+    for name in ("plot-roc.png", "plot-confusion.png", "plot-importance.png"):
+        assert f'<img src="{name}"' in html
+    assert "| " not in html  # no table left unrendered
+    assert "\\_" not in html and "\\." not in html  # escapes were consumed by the renderer
+
+
+def _no_inputs(tmp_path: Path, **given: Path) -> report.ReportInputs:
+    fields = dict.fromkeys(
+        ("trigger", "validation", "gate", "registry", "search", "leaderboard", "plots", "params")
+    )
+    return report.ReportInputs(
+        out=tmp_path / "out/report.md", repo_root=tmp_path, **{**fields, **given}
+    )

@@ -1,0 +1,190 @@
+"""Execute the `run:` steps of retrain.yml and promote.yml, in order, in temp git clones, as a
+hosted runner would (see local_runner.py): a real dispatch payload, the real pipeline on a tiny
+data window with a small search budget, a real MLflow registry (sqlite), git pushes to a local
+bare "origin", and CML replaced by a recording stand-in that enforces CML's command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from workflows.helpers import ROOT, load_workflow
+from workflows.local_runner import (
+    GIT_ID,
+    JobResult,
+    Runner,
+    checkout,
+    git,
+    make_runner,
+    seed_origin,
+)
+
+FIXTURES = ROOT / "tests" / "fixtures" / "workflows"
+MODEL = "flight-delay"
+
+
+def _iso(value: Any) -> Any:
+    """Dates as quoted ISO strings: DVC cannot read YAML date values in params.yaml."""
+    if isinstance(value, dict):
+        return {k: _iso(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def tiny_params(text: str) -> str:
+    """The project's params.yaml on one month (March 2013) with a small search budget and
+    floors a tiny first model can meet (the gate's logic is tested in its own suite)."""
+    params = _iso(yaml.safe_load(text))
+    tz = "America/New_York"
+    params["extract"]["window"] = {"start": "2013-03-01", "end": "2013-04-01", "timezone": tz}
+    params["prepare"]["train_window"] = {"start": "2013-03-01", "end": "2013-03-22", "timezone": tz}
+    params["prepare"]["test_window"] = {"start": "2013-03-22", "end": "2013-04-01", "timezone": tz}
+    train = params.setdefault("train", {})
+    train["budget"] = {"trials": 3, "seconds": 30}
+    train["cv"] = {**train.get("cv", {}), "period": "week", "folds": 2}
+    gate = params.setdefault("gate", {})
+    gate["values"] = {"roc_auc": {"min": 0.5}}
+    if isinstance(gate.get("bootstrap"), dict):
+        gate["bootstrap"]["resamples"] = 100
+    return yaml.safe_dump(params, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bare 'GitHub' repository holding the project as it is now (tiny params on main)."""
+    base = tmp_path_factory.mktemp("gh")
+    return seed_origin(ROOT, base, tiny_params((ROOT / "params.yaml").read_text()))
+
+
+def describe(job: JobResult) -> str:
+    lines = []
+    for s in job.steps:
+        lines.append(f"[{s.outcome}] {s.name} (rc={s.returncode})")
+        if s.outcome == "failure":
+            lines.append(s.stdout[-3000:])
+            lines.append(s.stderr[-3000:])
+    return "\n".join(lines)
+
+
+def cml_state(runner: Runner) -> dict:
+    path = runner.tools / "cml_state.json"
+    return json.loads(path.read_text()) if path.exists() else {"prs": [], "comments": []}
+
+
+def injection_event(field_name: str, value: str) -> dict:
+    event = json.loads((FIXTURES / "repository_dispatch.json").read_text())
+    event["client_payload"][field_name] = value
+    return event
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    [
+        ("reason", "$(touch {marker})"),
+        ("reason", "`touch {marker}`"),
+        ("model", "flight-delay; touch {marker}"),
+        ("detector", "x && touch {marker}"),
+    ],
+)
+def test_an_injection_payload_runs_nothing(
+    origin: Path, tmp_path: Path, field_name: str, value: str
+) -> None:
+    marker = tmp_path / "pwned"
+    workdir, sha = checkout(origin, tmp_path / "checkout")
+    event = injection_event(field_name, value.format(marker=marker))
+    runner = make_runner(workdir, sha, "repository_dispatch", event, {}, tmp_path)
+    job = runner.run_job(load_workflow("retrain.yml"), "retrain")
+    check = job.step("Validate the trigger")
+    assert check.outcome == "failure" and check.returncode == 2, describe(job)
+    assert "rejected" in check.stderr and field_name in check.stderr
+    # nothing after the check ran: no data, no pipeline, no report, no PR (only the
+    # `!cancelled()` upload of the report folder, which finds nothing to keep)
+    after = job.steps[job.steps.index(check) + 1 :]
+    ran = [s.name for s in after if s.outcome != "skipped"]
+    assert ran == ["Keep the report"], describe(job)
+    assert not any(runner.artifacts.iterdir())
+    assert not marker.exists()
+    assert not (workdir / "build" / "trigger.json").exists()
+    assert cml_state(runner)["prs"] == []
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -> None:
+    registry_uri = f"sqlite:///{tmp_path / 'registry.db'}"
+    secrets = {"MLFLOW_TRACKING_URI": registry_uri, "RETRAIN_BOT_TOKEN": "test-token"}
+    event = json.loads((FIXTURES / "repository_dispatch.json").read_text())
+
+    # --- retrain: dispatch -> pipeline -> blessed -> one PR + one sticky comment -------------
+    run_dir = tmp_path / "retrain"
+    run_dir.mkdir()
+    workdir, sha = checkout(origin, run_dir / "checkout")
+    runner = make_runner(workdir, sha, "repository_dispatch", event, secrets, run_dir)
+    job = runner.run_job(load_workflow("retrain.yml"), "retrain")
+    assert not job.failed, describe(job)
+    report_step = job.step("Write the report")
+    assert report_step.outputs["blessed"] == "true", describe(job)
+    assert report_step.outputs["version"] == "1"
+
+    branch = f"retrain/{MODEL}"
+    heads = git("ls-remote", "--heads", str(origin), cwd=tmp_path)
+    assert f"refs/heads/{branch}" in heads
+    log = git("log", "--format=%s", "-1", branch, cwd=origin)
+    assert log == f"retrain: {MODEL} v1 [skip ci]"
+    committed = json.loads(git("show", f"{branch}:registry.json", cwd=origin))
+    assert committed["version"] == 1 and committed["blessed"] is True
+    params = yaml.safe_load(git("show", f"{branch}:params.yaml", cwd=origin))
+    window = event["client_payload"]["window"]
+    assert str(params["prepare"]["test_window"]["start"]) == window["start"]
+    assert str(params["prepare"]["test_window"]["end"]) == window["end"]
+
+    state = cml_state(runner)
+    assert len(state["prs"]) == 1
+    pr = state["prs"][0]
+    assert (pr["source"], pr["target"], pr["state"]) == (branch, "main", "open")
+    assert pr["title"].startswith(f"retrain: {MODEL} v1")
+    assert pr["head_sha"] == git("rev-parse", branch, cwd=origin)
+    assert len(state["comments"]) == 1
+    comment = state["comments"][0]
+    report = (workdir / "build/report/report.md").read_text()
+    assert comment["target"] == "pr/1" and comment["body"] == report
+    assert comment["missing"] == [] and any(p.endswith(".png") for p in comment["published"])
+    assert "# Retrain report: `flight-delay` — blessed" in report
+    assert "# Retrain report" in job.summary
+    assert "| window | `2013-03-25` → `2013-04-01` |" in report
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
+    assert client.get_model_version_by_alias(MODEL, "challenger").version == "1"
+
+    # --- review + merge: registry.json changes on main -> promote ---------------------------
+    merge_dir = tmp_path / "merge"
+    merge_dir.mkdir()
+    reviewer, _ = checkout(origin, merge_dir / "checkout")
+    git("fetch", "-q", "origin", branch, cwd=reviewer)
+    git(*GIT_ID, "merge", "-q", "--no-ff", "-m", "Merge retrain PR", "FETCH_HEAD", cwd=reviewer)
+    git("push", "-q", "origin", "main", cwd=reviewer)
+
+    promote_dir = tmp_path / "promote"
+    promote_dir.mkdir()
+    workdir, merged = checkout(origin, promote_dir / "checkout")
+    push_event = {"ref": "refs/heads/main", "after": merged, "head_commit": {"id": merged}}
+    promote = make_runner(workdir, merged, "push", push_event, secrets, promote_dir)
+    job = promote.run_job(load_workflow("promote.yml"), "promote")
+    assert not job.failed, describe(job)
+    assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
+    assert "Promotion of registry.json" in job.summary and "exit code: 0" in job.summary
+
+    # re-running the promotion is a no-op
+    again = promote.run_job(load_workflow("promote.yml"), "promote")
+    assert not again.failed, describe(again)
+    assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
