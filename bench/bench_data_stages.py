@@ -10,15 +10,33 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import measure, save
+from harness import save
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "data_stages"
+
+
+def measure(cmd: list[str]) -> dict[str, float]:
+    """Wall time, CPU time (user + sys: robust when other jobs share the cores) and peak RSS
+    of one whole child process, from os.wait4's rusage for that child."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-2000:]}")
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
 
 
 def stage_processes() -> dict[str, object]:
@@ -105,15 +123,22 @@ def join_side_by_side(repeats: int = 3) -> dict[str, object]:
         return frame.merge(planes, on="tailnum", how="left")
 
     timings: dict[str, list[float]] = {"feast": [], "pandas": []}
+    cpu: dict[str, list[float]] = {"feast": [], "pandas": []}
     results: dict[str, pd.DataFrame] = {}
     for _ in range(repeats):
         for name, join in (("feast", feast_join), ("pandas", pandas_join)):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             results[name] = join()
             timings[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - cpu_started)
     columns = [c for c in results["pandas"].columns if c not in entities.columns]
-    left = results["feast"].set_index("flight_id").sort_index()[columns]
-    right = results["pandas"].set_index("flight_id").sort_index()[columns]
+
+    def canonical(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.set_index("flight_id").sort_index()[columns]
+        text = frame.select_dtypes("object").columns
+        return frame.astype({c: "string" for c in text})  # None and NaN both become <NA>
+
+    left, right = canonical(results["feast"]), canonical(results["pandas"])
     pd.testing.assert_frame_equal(left, right, check_dtype=False)
     feast_s, pandas_s = min(timings["feast"]), min(timings["pandas"])
     return {
@@ -123,6 +148,8 @@ def join_side_by_side(repeats: int = 3) -> dict[str, object]:
         "feast_get_historical_features_s": round(feast_s, 3),
         "pandas_merge_asof_s": round(pandas_s, 3),
         "ratio_feast_over_pandas": round(feast_s / pandas_s, 1),
+        "feast_cpu_s": round(min(cpu["feast"]), 3),
+        "pandas_cpu_s": round(min(cpu["pandas"]), 3),
         "results_identical": True,
     }
 

@@ -127,6 +127,28 @@ def write_search(path: Path, run_id: str = "run-123") -> Path:
     return path
 
 
+_TEMPLATE_DB: list[Path] = []
+
+
+def fresh_store(directory: Path) -> str:
+    """URI of a fresh, real MLflow sqlite store in `directory`.
+
+    Creating the schema runs ~40 alembic migrations (seconds on a busy box), so the first
+    store of the session is migrated once and later ones start from a copy of that empty file.
+    """
+    import tempfile
+
+    if not _TEMPLATE_DB:
+        from retrain.registry import Registry
+
+        template = Path(tempfile.mkdtemp(prefix="retrain-template-")) / "mlruns.db"
+        Registry(f"sqlite:///{template}").champion("none")  # creates and migrates the schema
+        _TEMPLATE_DB.append(template)
+    db = directory / "mlruns.db"
+    shutil.copyfile(_TEMPLATE_DB[0], db)
+    return f"sqlite:///{db}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,8 +5,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from registry_support import FEATURES, MODEL, TEST, export, fit_pipeline, free_port, one_thread
 
+from registry_support import (
+    FEATURES,
+    MODEL,
+    TEST,
+    export,
+    fit_pipeline,
+    free_port,
+    one_thread,
+)
 from retrain.errors import ServiceUnavailable, UserError
 from retrain.registry import ModelRef, Registry
 
@@ -23,7 +31,7 @@ def exported(tmp_path_factory) -> tuple[Path, str]:
 
 
 def _roundtrip(registry: Registry, exported: tuple[Path, str], model: str = MODEL) -> ModelRef:
-    """The API H5/H6 rely on, end to end against one store."""
+    """The API H5/H6 rely on, end to end against one registry_store."""
     export_dir, sha = exported
     assert registry.champion(model) is None
     assert registry.alias(model, "challenger") is None
@@ -52,12 +60,12 @@ def _roundtrip(registry: Registry, exported: tuple[Path, str], model: str = MODE
     return ref
 
 
-def test_sqlite_roundtrip(mlflow_uri: str, exported) -> None:
-    _roundtrip(Registry(mlflow_uri), exported)
+def test_sqlite_roundtrip(registry_store: str, exported) -> None:
+    _roundtrip(Registry(registry_store), exported)
 
 
-def test_default_uri_is_the_tracking_setting(mlflow_uri: str) -> None:
-    assert Registry().uri == mlflow_uri
+def test_default_uri_is_the_tracking_setting(registry_store: str) -> None:
+    assert Registry().uri == registry_store
 
 
 @pytest.mark.integration
@@ -68,14 +76,14 @@ def test_server_roundtrip(mlflow_server: str, exported) -> None:
     _roundtrip(Registry(mlflow_server), exported, model=f"{MODEL}-registry-test")
 
 
-def test_unknown_version_is_a_user_error(mlflow_uri: str, exported) -> None:
-    registry = Registry(mlflow_uri)
+def test_unknown_version_is_a_user_error(registry_store: str, exported) -> None:
+    registry = Registry(registry_store)
     with pytest.raises(UserError, match="has no version 7"):
         registry.version(MODEL, 7)
 
 
-def test_tampered_stored_artifact_refused(mlflow_uri: str, tmp_path: Path, exported) -> None:
-    registry = Registry(mlflow_uri)
+def test_tampered_stored_artifact_refused(registry_store: str, tmp_path: Path, exported) -> None:
+    registry = Registry(registry_store)
     export_dir, sha = exported
     ref, _ = registry.register(MODEL, export_dir, {"sha256": sha, "baseline_version": "none"})
     stored = next((tmp_path / "mlartifacts").rglob("model.skops"))
@@ -88,11 +96,11 @@ def test_tampered_stored_artifact_refused(mlflow_uri: str, tmp_path: Path, expor
 
 
 def test_concurrent_register_dedupes_to_the_oldest(
-    mlflow_uri: str, exported, monkeypatch: pytest.MonkeyPatch
+    registry_store: str, exported, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The race, made deterministic: this pusher's look-up ran before the other's registration
     landed, so it registers too, then sees both and removes its own duplicate."""
-    registry = Registry(mlflow_uri)
+    registry = Registry(registry_store)
     export_dir, sha = exported
     tags = {"sha256": sha, "baseline_version": "none"}
     first, _ = registry.register(MODEL, export_dir, tags)
@@ -109,8 +117,8 @@ def test_concurrent_register_dedupes_to_the_oldest(
     monkeypatch.undo()
     from mlflow.tracking import MlflowClient
 
-    versions = MlflowClient(mlflow_uri).search_model_versions(f"name = '{MODEL}'")
-    assert [v.version for v in versions] == [first.version]  # the duplicate was deleted
+    versions = MlflowClient(registry_store).search_model_versions(f"name = '{MODEL}'")
+    assert [str(v.version) for v in versions] == [first.version]  # the duplicate was deleted
 
 
 def test_unreachable_server_fails_fast_with_a_clear_message(

@@ -64,7 +64,9 @@ def load_model(path: Path, expected_sha256: str | None = None) -> Any:
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"model file not found: {path}", "run the pipeline (dvc repro) to produce it")
+        raise UserError(
+            f"model file not found: {path}", "run the pipeline (dvc repro) to produce it"
+        )
     if expected_sha256 is not None:
         actual = sha256_file(path)
         if actual != expected_sha256:
@@ -77,7 +79,9 @@ def load_model(path: Path, expected_sha256: str | None = None) -> Any:
     try:
         unknown = sorted(set(sio.get_untrusted_types(file=path)) - set(allowed))
     except Exception as exc:  # skops raises several types for a corrupt zip
-        raise UserError(f"{path} is not a readable skops file: {exc}", "re-export the model") from None
+        raise UserError(
+            f"{path} is not a readable skops file: {exc}", "re-export the model"
+        ) from None
     if unknown:
         raise UserError(
             f"{path} contains types outside the allow-list: {', '.join(unknown)}",

@@ -147,22 +147,24 @@ class Registry:
             raise
         except Exception as exc:
             if _is_unreachable(exc):
+                cause = self._redact(str(exc).splitlines()[0][:300])
                 raise ServiceUnavailable(
                     f"model registry at {self._display_uri()} is unreachable while trying to "
-                    f"{action}: {str(exc).splitlines()[0][:300]}",
+                    f"{action}: {cause}",
                     "start the tracking server or fix MLFLOW_TRACKING_URI, then re-run; "
                     "nothing was changed",
                 ) from None
             raise
 
-    def _display_uri(self) -> str:
-        # Never print credentials embedded in a URI.
+    def _redact(self, text: str) -> str:
+        # Never print credentials embedded in the URI.
         from urllib.parse import urlsplit
 
-        parts = urlsplit(self.uri)
-        if parts.password:
-            return self.uri.replace(parts.password, "***")
-        return self.uri
+        password = urlsplit(self.uri).password
+        return text.replace(password, "***") if password else text
+
+    def _display_uri(self) -> str:
+        return self._redact(self.uri)
 
     @staticmethod
     def _not_found(exc: Exception) -> bool:

@@ -225,7 +225,7 @@ def test_cli_reads_repo_and_api_url_from_the_environment(
             "--window-start",
             "2013-12-01",
             "--window-end",
-            "2013-12-31",
+            "2014-01-01",
             "--reason",
             "new month of flights",
         ]
@@ -234,7 +234,7 @@ def test_cli_reads_repo_and_api_url_from_the_environment(
     sent = github.accepted[0]
     assert sent["event_type"] == "data-updated"
     assert sent["client_payload"]["model"] == "flight-delay"
-    assert sent["client_payload"]["window"] == {"start": "2013-12-01", "end": "2013-12-31"}
+    assert sent["client_payload"]["window"] == {"start": "2013-12-01", "end": "2014-01-01"}
 
 
 def test_cli_retries_then_succeeds(

@@ -131,7 +131,7 @@ def test_signal_must_persist_for_n_consecutive_windows() -> None:
 
 def test_rerun_of_the_same_window_is_not_counted_twice() -> None:
     trigger = parse_params({"monitor": {"trigger": {"persistence": 2}}}).monitor.trigger
-    same = {"start": "2013-07-01", "end": "2013-07-31"}
+    same = {"start": "2013-07-01", "end": "2013-08-01"}
     first = drift.decide(
         report_with(5), trigger, None, model="m", champion_version="1", window=same
     )
@@ -198,14 +198,14 @@ def test_command_writes_outputs_and_exits_10_after_persistence(tmp_path: Path) -
     result = json.loads((tmp_path / "out" / "drift.json").read_text())
     assert result["schema"] == 1
     assert result["action"] == "retrain"
-    assert result["reference"]["n_rows"] == 1000
+    assert result["reference"]["n_rows"] == 500
     assert {"feature", "kind", "statistic", "score", "threshold", "drifted"} <= set(
         result["features"][0]
     )
     event = parse_event(result["dispatch"]["event_type"], result["dispatch"]["client_payload"])
     assert event.event_type == "drift-detected"
     assert event.client_payload.window.start == "2013-07-16"
-    assert event.client_payload.window.end == "2013-07-31"
+    assert event.client_payload.window.end == "2013-08-01"  # half-open, like params windows
     assert "temp" in event.client_payload.features
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "Decision: **retrain**" in summary and "| temp | numeric | psi |" in summary

@@ -20,7 +20,7 @@ VALID: dict[str, Any] = {
     "schema": 1,
     "model": "flight-delay",
     "reason": "7 of 20 features drifted, share 0.35 at least 0.30 for 2 windows",
-    "window": {"start": "2013-10-01", "end": "2013-12-31"},
+    "window": {"start": "2013-10-01", "end": "2014-01-01"},
     "score": 0.35,
     "features": ["temp", "dep_hour", "carrier"],
     "detector": "retrain-monitor:psi",
@@ -47,7 +47,7 @@ def really_valid(event: pl.DispatchEvent) -> None:
         assert text.isascii() and text.isprintable()
         assert not any(bad in text for bad in HOSTILE), text
         assert not text.startswith("-")
-    assert cp["window"]["start"] <= cp["window"]["end"]
+    assert cp["window"]["start"] < cp["window"]["end"]
     assert len(json.dumps(cp)) <= pl.MAX_PAYLOAD_CHARS
 
 
@@ -75,7 +75,7 @@ def test_build_event_validates_what_it_builds() -> None:
         model="flight-delay",
         reason="roc_auc fell by 0.041",
         window_start="2013-11-01",
-        window_end="2013-11-30",
+        window_end="2013-12-01",
         score=0.041,
         features=[],
         detector="retrain-monitor",
@@ -113,7 +113,8 @@ def test_build_event_validates_what_it_builds() -> None:
         ({"reason": "ok\n::set-env name=X::1"}, "reason must be"),
         ({"reason": "r" * 5000}, "longer than 200"),
         ({"detector": "`id`"}, "detector must be"),
-        ({"window": {"start": "2013-12-31", "end": "2013-10-01"}}, "before start"),
+        ({"window": {"start": "2013-12-31", "end": "2013-10-01"}}, "must be after start"),
+        ({"window": {"start": "2013-10-01", "end": "2013-10-01"}}, "must be after start"),
         ({"window": {"start": "2013-02-30", "end": "2013-03-01"}}, "impossible date"),
         ({"window": {"start": "2013-10-01"}}, "window.end"),
         ({"window": {"start": "2013-10-01", "end": "2013-12-31", "x": 1}}, "Extra inputs"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ def test_frame() -> pd.DataFrame:
     return pd.read_parquet(TRAIN_FIXTURES / "test.parquet")
 
 
-def small_settings(**train_updates: object) -> SearchSettings:
+def _small_settings(**train_updates: object) -> SearchSettings:
     """The fixture params (4 trials, 2 folds, tiny estimators) with train-section overrides."""
     params = load_params(TRAIN_FIXTURES / "params.yaml")
     train = params.train.model_copy(update=train_updates)
@@ -34,3 +35,8 @@ def small_settings(**train_updates: object) -> SearchSettings:
         key=params.base.key,
         event_time=params.base.event_time,
     )
+
+
+@pytest.fixture
+def small_settings() -> Callable[..., SearchSettings]:
+    return _small_settings

@@ -50,7 +50,9 @@ def test_max_train_rows_keeps_the_most_recent_rows() -> None:
 
 def test_month_boundaries_follow_the_configured_time_zone() -> None:
     # 2013-02-01 03:00 UTC is still January 31st in New York.
-    times = pd.Series(pd.to_datetime(["2013-01-15", "2013-02-01 03:00", "2013-02-15"], utc=True))
+    times = pd.Series(
+        pd.to_datetime(["2013-01-15 00:00", "2013-02-01 03:00", "2013-02-15 00:00"], utc=True)
+    )
     folds = time_folds(times, 3, CrossValidation(folds=1), "America/New_York")
     assert list(folds[0].train_rows) == [0, 1]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from registry_support import FEATURES, MODEL, TEST, fit_pipeline, one_thread, save, write_search
 
+from registry_support import FEATURES, MODEL, TEST, fit_pipeline, one_thread, save, write_search
 from retrain.cli import main
 from retrain.errors import UserError
 
@@ -27,12 +27,25 @@ def exported(tmp_path_factory) -> tuple[Path, Path, str]:
     skops = tmp / "model.skops"
     sha = save(fit_pipeline("hgb"), skops)
     params = tmp / "params.yaml"
-    params.write_text(yaml.safe_dump({"base": {"model_name": MODEL}, "export": {"parity_rows": 100}}))
+    params.write_text(
+        yaml.safe_dump({"base": {"model_name": MODEL}, "export": {"parity_rows": 100}})
+    )
     out = tmp / "build" / "export" / "model"
     search = write_search(tmp / "search.json")
     code = main(
-        ["export", "--model", str(skops), "--test", str(TEST), "--search", str(search)]
-        + ["--out", str(out), "--params", str(params)]
+        [
+            "export",
+            "--model",
+            str(skops),
+            "--test",
+            str(TEST),
+            "--search",
+            str(search),
+            "--out",
+            str(out),
+            "--params",
+            str(params),
+        ]
     )
     assert code == 0
     return out, skops, sha
@@ -64,7 +77,7 @@ def test_model_directory_layout(exported) -> None:
 def test_reload_prediction_parity_and_threshold(exported) -> None:
     import mlflow.pyfunc
 
-    out, skops, _ = exported
+    out, _skops, _ = exported
     frame = pd.read_parquet(TEST)
     model = mlflow.pyfunc.load_model(str(out))
     got = model.predict(frame)  # raw rows: extra columns are ignored

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from registry_support import MODEL, TEST, export, fit_pipeline, one_thread, register, save
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -16,6 +15,15 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from registry_support import (
+    MODEL,
+    TEST,
+    export,
+    fit_pipeline,
+    one_thread,
+    register,
+    save,
+)
 from retrain.config import parse_params
 from retrain.config.gate import GateSection
 from retrain.errors import UserError
@@ -249,7 +257,7 @@ def _params(tmp_path: Path, **gate) -> Path:
 
 
 def test_cli_lookup_then_gate_against_registered_champion(
-    tmp_path: Path, mlflow_uri: str, good, shuffled
+    tmp_path: Path, registry_store: str, good, shuffled
 ) -> None:
     from retrain.cli import main
     from retrain.registry import Registry
@@ -266,7 +274,7 @@ def test_cli_lookup_then_gate_against_registered_champion(
         "version": None,
         "sha256": None,
     }
-    registry = Registry(mlflow_uri)
+    registry = Registry(registry_store)
     export_dir, sha = export(good, tmp_path, "champ")
     ref = register(registry, export_dir, sha)
     registry.set_alias(MODEL, "champion", ref.version)
@@ -308,8 +316,20 @@ def test_cli_bad_inputs(tmp_path: Path, good, capsys) -> None:
 
     def run(*extra: str, test: Path = TEST, champ: Path = champion, m: Path = model) -> int:
         return main(
-            ["gate", "--model", str(m), "--test", str(test), "--champion", str(champ)]
-            + ["--out", str(out), "--params", str(params), *extra]
+            [
+                "gate",
+                "--model",
+                str(m),
+                "--test",
+                str(test),
+                "--champion",
+                str(champ),
+                "--out",
+                str(out),
+                "--params",
+                str(params),
+                *extra,
+            ]
         )
 
     assert main(["gate", "--out", str(out), "--params", str(params)]) == 2
@@ -338,7 +358,6 @@ def test_lookup_champion_unreachable_registry_exits_3(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     from registry_support import free_port
-
     from retrain.cli import main
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")

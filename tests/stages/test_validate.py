@@ -166,6 +166,23 @@ def test_single_class_target(good: pd.DataFrame, params: Params) -> None:
     assert "positive class (`arr_delay` > 15)" in message
 
 
+def test_class_checks_only_for_classification(good: pd.DataFrame, params: Params) -> None:
+    single_class = good.assign(arr_delay=good["arr_delay"].clip(upper=10))
+    regression = with_changes(params, "base", task="regression")
+    report = validate_features(single_class, regression)
+    assert report.success, failure_message(report)
+
+
+def test_zero_one_target_when_positive_above_is_null(good: pd.DataFrame, params: Params) -> None:
+    labels = with_changes(params, "base", positive_above=None)
+    zero_one = good.assign(arr_delay=(good["arr_delay"] > 15).astype(float))
+    assert validate_features(zero_one, labels).success
+    _, message = rejected(zero_one.assign(arr_delay=0.0), labels)
+    assert "positive class (`arr_delay` = 1)" in message
+    report, _ = rejected(zero_one.assign(arr_delay=zero_one["arr_delay"] * 2), labels)
+    assert ("expect_column_values_to_be_in_set", "arr_delay") in failed_checks(report)
+
+
 def test_timestamps_outside_window(good: pd.DataFrame, params: Params) -> None:
     bad = good.copy()
     december = bad.index[bad["month"] == 12][:3]
@@ -303,18 +320,15 @@ def test_cli_bad_file_exits_1_and_writes_failed_result(
     assert not list(out.glob(".*.tmp"))  # no temp file left behind
 
 
-def test_cli_good_file_exits_0(good_path: Path, project_root: Path, tmp_path: Path) -> None:
+def test_cli_good_file_exits_0(good_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "validation"
-    code = run_cli(
-        "--features",
-        str(good_path),
-        "--out",
-        str(out),
-        "--params",
-        str(project_root / "params.yaml"),
-    )
-    assert code == 0
-    assert json.loads((out / "result.json").read_text())["success"] is True
+    argv = ("--features", str(good_path), "--out", str(out), "--params", str(ROOT / "params.yaml"))
+    assert run_cli(*argv) == 0
+    first = (out / "result.json").read_bytes()
+    assert json.loads(first)["success"] is True
+    # Same data and params, same bytes: DVC does not re-run prepare for nothing.
+    assert run_cli(*argv) == 0
+    assert (out / "result.json").read_bytes() == first
 
 
 @pytest.mark.parametrize("content", [None, b"not a parquet file\n"])

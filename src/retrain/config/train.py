@@ -82,7 +82,7 @@ class CrossValidation(Section):
     gap_periods: int = Field(0, ge=0)
     # Cap on rows each fold trains on during the search (the most recent rows are kept, as the
     # refit uses all). null = no cap. Keeps trials cheap so the budget buys more of them.
-    max_train_rows: int | None = Field(60000, ge=100)
+    max_train_rows: int | None = Field(40000, ge=10)
 
 
 class Pruning(Section):

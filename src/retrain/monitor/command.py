@@ -47,11 +47,15 @@ class Span:
     timezone: str = "UTC"
 
     def dates(self) -> tuple[str, str]:
-        """Inclusive first and last calendar day in the window's time zone (the payload's)."""
+        """[start, end) as calendar days in the window's time zone (the payload's window):
+        half-open like every window in params.yaml; an end inside a day rounds up."""
         import pandas as pd
 
-        last = (self.end - pd.Timedelta(microseconds=1)).tz_convert(self.timezone)
-        return f"{self.start.tz_convert(self.timezone):%Y-%m-%d}", f"{last:%Y-%m-%d}"
+        start = self.start.tz_convert(self.timezone).normalize()
+        end = self.end.tz_convert(self.timezone)
+        if end != end.normalize():
+            end = end.normalize() + pd.Timedelta(days=1)
+        return f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}"
 
 
 def span_of_window(window: Any) -> Span:

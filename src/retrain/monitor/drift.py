@@ -4,7 +4,6 @@ trigger decision with its persistence state. No I/O here; `retrain.monitor.comma
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -138,14 +137,7 @@ def feature_drift(
         if feature_kind(cur) != kind:  # e.g. numbers became strings: a schema break is drift
             kind = "categorical"
         name = settings.numeric_statistic if kind == "numeric" else settings.categorical_statistic
-        values_ref, values_cur = (
-            (
-                ref.to_numpy(dtype="float64", na_value=math.nan),
-                cur.to_numpy("float64", na_value=math.nan),
-            )
-            if kind == "numeric"
-            else (ref.to_numpy(dtype=object), cur.to_numpy(dtype=object))
-        )
+        values_ref, values_cur, missing_ref, missing_cur = _prepared(ref, cur, kind)
         result = compare(
             name,
             values_ref,
@@ -154,10 +146,33 @@ def feature_drift(
             threshold=settings.threshold(name),
             bins=settings.bins,
         )
-        results.append(
-            FeatureDrift(column, kind, result, float(ref.isna().mean()), float(cur.isna().mean()))
-        )
+        results.append(FeatureDrift(column, kind, result, missing_ref, missing_cur))
     return tuple(results)
+
+
+def _prepared(
+    ref: pd.Series, cur: pd.Series, kind: str
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Arrays for the statistic, and the missing share of each side.
+
+    Categories are hashed once here (pandas.factorize over both windows; missing = -1), so
+    the statistic and the missing shares work on integer codes instead of strings.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if kind == "numeric":
+        a = ref.to_numpy(dtype="float64", na_value=np.nan)
+        b = cur.to_numpy(dtype="float64", na_value=np.nan)
+        return a, b, _share(np.isnan(a)), _share(np.isnan(b))
+    both = np.concatenate([ref.to_numpy(dtype=object), cur.to_numpy(dtype=object)])
+    codes, _ = pd.factorize(both, use_na_sentinel=True)
+    a, b = codes[: len(ref)], codes[len(ref) :]
+    return a, b, _share(a == -1), _share(b == -1)
+
+
+def _share(mask: np.ndarray) -> float:
+    return float(mask.mean()) if mask.size else 0.0
 
 
 def prediction_drift(

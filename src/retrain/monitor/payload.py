@@ -104,8 +104,8 @@ class PayloadWindow(_Strict):
             start, end = dt.date.fromisoformat(self.start), dt.date.fromisoformat(self.end)
         except ValueError as exc:
             raise ValueError(f"window has an impossible date: {exc}") from None
-        if end < start:
-            raise ValueError(f"window end {self.end} is before start {self.start}")
+        if end <= start:  # half-open [start, end), like every window in params.yaml
+            raise ValueError(f"window end {self.end} must be after start {self.start}")
         return self
 
 

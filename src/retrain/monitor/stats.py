@@ -106,7 +106,9 @@ def compare(
     """Run the statistic `name` on one feature's reference and current samples."""
     stat = get_statistic(name, kind)
     limit = stat.default_threshold if threshold is None else float(threshold)
-    return stat.function(np.asarray(reference), np.asarray(current), threshold=limit, bins=bins)
+    return stat.function(
+        np.asarray(reference), np.asarray(current), threshold=limit, bins=bins, kind=kind
+    )
 
 
 def _verdict(name: str, score: float, p_value: float | None, threshold: float) -> StatResult:
@@ -123,10 +125,6 @@ def _verdict(name: str, score: float, p_value: float | None, threshold: float) -
 def _finite(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     return values[~np.isnan(values)]
-
-
-def _is_numeric(values: np.ndarray) -> bool:
-    return values.dtype.kind in "iufb"
 
 
 def _numeric_histograms(
@@ -162,22 +160,30 @@ def _numeric_histograms(
 def _category_histograms(
     reference: np.ndarray, current: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per category over the union of both samples (missing = one more category)."""
+    """Counts per category over the union of both samples (missing = one more category).
+
+    Integer inputs (e.g. codes from pandas.factorize) are hashed as integers, which is far
+    cheaper than hashing the strings again.
+    """
     import pandas as pd
 
-    both = np.concatenate([np.asarray(reference, dtype=object), np.asarray(current, dtype=object)])
+    ref, cur = np.asarray(reference), np.asarray(current)
+    if ref.dtype.kind in "iu" and cur.dtype.kind in "iu":
+        both = np.concatenate([ref.astype(np.int64), cur.astype(np.int64)])
+    else:
+        both = np.concatenate([ref.astype(object), cur.astype(object)])
     codes, uniques = pd.factorize(both, use_na_sentinel=False)
     n = len(uniques)
-    split = len(reference)
+    split = len(ref)
     ref_counts = np.bincount(codes[:split], minlength=n).astype(np.float64)
     cur_counts = np.bincount(codes[split:], minlength=n).astype(np.float64)
     return ref_counts, cur_counts
 
 
 def _histograms(
-    reference: np.ndarray, current: np.ndarray, bins: int
+    reference: np.ndarray, current: np.ndarray, bins: int, kind: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    if _is_numeric(reference) and _is_numeric(current):
+    if kind == "numeric":
         return _numeric_histograms(reference, current, bins)
     return _category_histograms(reference, current)
 
@@ -192,7 +198,12 @@ def _proportions(counts: np.ndarray) -> np.ndarray:
 
 @register("ks", {"numeric"}, uses_p_value=True, default_threshold=0.05)
 def ks(
-    reference: np.ndarray, current: np.ndarray, *, threshold: float, bins: int = 10
+    reference: np.ndarray,
+    current: np.ndarray,
+    *,
+    threshold: float,
+    bins: int = 10,
+    kind: str = "numeric",
 ) -> StatResult:
     """Two-sample Kolmogorov-Smirnov: score = max CDF gap D, drift when p < threshold."""
     from scipy import stats
@@ -208,7 +219,12 @@ def ks(
 
 @register("wasserstein", {"numeric"}, uses_p_value=False, default_threshold=0.1)
 def wasserstein(
-    reference: np.ndarray, current: np.ndarray, *, threshold: float, bins: int = 10
+    reference: np.ndarray,
+    current: np.ndarray,
+    *,
+    threshold: float,
+    bins: int = 10,
+    kind: str = "numeric",
 ) -> StatResult:
     """Earth mover's distance divided by the reference's standard deviation (unit-free)."""
     from scipy import stats
@@ -224,7 +240,12 @@ def wasserstein(
 
 @register("chisquare", {"categorical"}, uses_p_value=True, default_threshold=0.05)
 def chisquare(
-    reference: np.ndarray, current: np.ndarray, *, threshold: float, bins: int = 10
+    reference: np.ndarray,
+    current: np.ndarray,
+    *,
+    threshold: float,
+    bins: int = 10,
+    kind: str = "numeric",
 ) -> StatResult:
     """Chi-square test of homogeneity on the 2 x k table of category counts."""
     from scipy import stats
@@ -241,10 +262,15 @@ def chisquare(
 
 @register("psi", {"numeric", "categorical"}, uses_p_value=False, default_threshold=0.2)
 def psi(
-    reference: np.ndarray, current: np.ndarray, *, threshold: float, bins: int = 10
+    reference: np.ndarray,
+    current: np.ndarray,
+    *,
+    threshold: float,
+    bins: int = 10,
+    kind: str = "numeric",
 ) -> StatResult:
     """Population stability index: sum((q - p) * ln(q / p)) over bins (empty bins -> 1e-4)."""
-    ref_counts, cur_counts = _histograms(reference, current, bins)
+    ref_counts, cur_counts = _histograms(reference, current, bins, kind)
     if ref_counts.sum() == 0 or cur_counts.sum() == 0:
         return _verdict("psi", math.nan, None, threshold)
     p = np.clip(_proportions(ref_counts), PSI_EPSILON, None)
@@ -254,12 +280,17 @@ def psi(
 
 @register("jensenshannon", {"numeric", "categorical"}, uses_p_value=False, default_threshold=0.1)
 def jensenshannon(
-    reference: np.ndarray, current: np.ndarray, *, threshold: float, bins: int = 10
+    reference: np.ndarray,
+    current: np.ndarray,
+    *,
+    threshold: float,
+    bins: int = 10,
+    kind: str = "numeric",
 ) -> StatResult:
     """Jensen-Shannon distance (base 2, so 0 = identical and 1 = disjoint)."""
     from scipy.spatial import distance
 
-    ref_counts, cur_counts = _histograms(reference, current, bins)
+    ref_counts, cur_counts = _histograms(reference, current, bins, kind)
     if ref_counts.sum() == 0 or cur_counts.sum() == 0:
         return _verdict("jensenshannon", math.nan, None, threshold)
     score = float(distance.jensenshannon(ref_counts, cur_counts, base=2))

@@ -155,7 +155,13 @@ def build_pipeline(
     from sklearn.impute import SimpleImputer
     from sklearn.model_selection import KFold
     from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+    from sklearn.preprocessing import (
+        FunctionTransformer,
+        OneHotEncoder,
+        OrdinalEncoder,
+        StandardScaler,
+        TargetEncoder,
+    )
 
     linear = family == "linear"
     blocks: list[tuple[str, Any, list[str]]] = []
@@ -165,7 +171,9 @@ def build_pipeline(
                 SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
             )
         elif family == "hist_gradient_boosting":
-            num = "passthrough"  # native missing-value support
+            # Native missing-value support: no imputation. An explicit identity transformer,
+            # because "passthrough" serializes a functools.partial skops would have to trust.
+            num = FunctionTransformer(feature_names_out="one-to-one")
         else:
             num = SimpleImputer(strategy="median")
         blocks.append(("numeric", num, list(columns.numeric)))

@@ -177,9 +177,8 @@ def _curve_plots(y: Any, proba: Any, threshold: float, options: EvaluateSection)
         for m, f in zip(mean_pred, frac_pos, strict=True)
     ]
     predicted = (proba >= threshold).astype(int)
-    confusion = [("actual", "predicted")] + list(
-        zip(np.asarray(y).astype(int).tolist(), predicted.tolist(), strict=True)
-    )
+    pairs = zip(np.asarray(y).astype(int).tolist(), predicted.tolist(), strict=True)
+    confusion = [("actual", "predicted"), *pairs]
     return {
         "roc.json": _thin(roc, options.curve_points),
         "precision_recall.json": _thin(pr, options.curve_points),
@@ -226,7 +225,9 @@ def permutation_importance(
         for _ in range(options.importance.repeats):
             shuffled = X.copy()
             shuffled[column] = rng.permutation(shuffled[column].to_numpy())
-            drops.append(sign * (baseline - score(metric, y, predict_scores(model, shuffled, task))))
+            drops.append(
+                sign * (baseline - score(metric, y, predict_scores(model, shuffled, task)))
+            )
         rows.append(
             {"feature": column, "importance": float(np.mean(drops)), "std": float(np.std(drops))}
         )
@@ -358,7 +359,9 @@ def cli(argv: list[str]) -> int:
     try:
         search = json.loads(args.search.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{args.search} is not valid JSON: {exc}", "re-run the train stage") from None
+        raise UserError(
+            f"{args.search} is not valid JSON: {exc}", "re-run the train stage"
+        ) from None
     check_search_summary(search, params.base.task)
     frame = read_table(args.test, "test table")
     model = load_model(args.model)

@@ -1,0 +1,474 @@
+"""`retrain replay`: closed-loop, month-by-month replay of a year comparing retrain policies.
+
+Each month the policy's champion serves, the month's labels arrive and its AUC is recorded;
+then the policy decides whether to retrain: `never`, `monthly`, or `monitor` (the monitor's
+drift/decay check with its persistence state). A retrain runs the production stage code:
+prepare.split -> train.train -> export.export_model -> gate.evaluate_gate -> push.push ->
+promote.promote, against a throw-away MLflow registry (sqlite in a temp dir), so the gate can
+reject a candidate and the champion alias moves only by promotion.
+
+Writes replay.json, replay.md and replay.png (monthly AUC per policy, retrains marked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrain.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from retrain.config import Params
+
+log = logging.getLogger("retrain.replay")
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model trained for the gate month `month` (shared by policies: same data, same seed)."""
+
+    month: int
+    model: Any
+    search: dict[str, Any]
+    sha256: str
+    export_dir: Path
+    test: Any  # labelled rows of the gate month
+
+
+@dataclass
+class PolicyRun:
+    name: str
+    model: str  # registry model name of this policy
+    version: str | None = None
+    pipeline: Any = None
+    tags: dict[str, str] = field(default_factory=dict)
+    state: dict[str, Any] | None = None  # monitor persistence
+    months: list[dict[str, Any]] = field(default_factory=list)
+    retrains: list[dict[str, Any]] = field(default_factory=list)
+
+
+def replay_params(params: Params) -> Params:
+    """params with the replay's small search budget and its CV scheme."""
+    r = params.replay
+    train = params.train
+    families = {
+        name: spec.model_copy(update={"enabled": name in r.families})
+        for name, spec in train.families.items()
+    }
+    missing = [f for f in r.families if f not in train.families]
+    if missing:
+        raise UserError(
+            f"replay.families names {missing}, which train.families does not define",
+            f"use some of: {', '.join(train.families)}",
+        )
+    train = train.model_copy(
+        update={
+            "budget": train.budget.model_copy(update={"trials": r.trials, "seconds": r.seconds}),
+            "cv": train.cv.model_copy(update={"period": r.cv_period, "folds": r.cv_folds}),
+            "families": families,
+        }
+    )
+    return params.model_copy(update={"train": train})
+
+
+class Replay:
+    def __init__(self, params: Params, features: pd.DataFrame, workdir: Path, tracking_uri: str):
+        import pandas as pd
+
+        from retrain.registry import Registry
+
+        self.params = replay_params(params)
+        self.settings = params.replay
+        self.base = params.base
+        if self.base.event_time is None or self.base.event_time not in features.columns:
+            raise UserError(
+                f"the features need the event time column {self.base.event_time!r}",
+                "the replay cuts months by base.event_time",
+            )
+        times = pd.to_datetime(features[self.base.event_time], utc=True)
+        local = times.dt.tz_convert(self.settings.timezone)
+        year = self.settings.year
+        self.features = features.loc[(local.dt.year == year).to_numpy()].reset_index(drop=True)
+        self.month_of = local.loc[local.dt.year == year].dt.month.to_numpy()
+        present = set(self.month_of.tolist())
+        needed = set(range(1, self.settings.last_month + 1))
+        if not needed <= present:
+            raise UserError(
+                f"the features have no rows for month(s) {sorted(needed - present)} of {year}",
+                "extract the whole replay period, or lower replay.last_month",
+            )
+        self.workdir = workdir
+        self.uri = tracking_uri
+        self.registry = Registry(tracking_uri)
+        self.candidates: dict[int, Candidate] = {}
+
+    # -- data -------------------------------------------------------------------------------
+
+    def rows(self, months: range | list[int]) -> pd.DataFrame:
+        import numpy as np
+
+        return self.features.loc[np.isin(self.month_of, list(months))].reset_index(drop=True)
+
+    def window(self, first: int, last: int) -> Any:
+        """Months first..last (inclusive) as an extract/prepare Window."""
+        from retrain.config.extract import Window
+
+        year = self.settings.year
+        end = dt.datetime(year + 1, 1, 1) if last == 12 else dt.datetime(year, last + 1, 1)
+        return Window(start=dt.datetime(year, first, 1), end=end, timezone=self.settings.timezone)
+
+    def labelled(self, month: int) -> pd.DataFrame:
+        from retrain.stages.prepare import derive_label
+
+        frame, _ = derive_label(self.rows([month]), self.base)
+        return frame
+
+    # -- the production stages ------------------------------------------------------------
+
+    def candidate(self, month: int) -> Candidate:
+        """prepare -> train -> save -> export for the gate month `month` (cached)."""
+        if month in self.candidates:
+            return self.candidates[month]
+        from retrain.model_io import save_model
+        from retrain.search.study import SearchSettings
+        from retrain.stages.export import export_model
+        from retrain.stages.prepare import split
+        from retrain.stages.train import train
+
+        first = max(1, month - self.settings.train_months)
+        options = self.params.prepare.model_copy(
+            update={
+                "train_window": self.window(first, month - 1),
+                "test_window": self.window(month, month),
+            }
+        )
+        parts = split(self.rows(range(first, month + 1)), self.base, options)
+        started = time.monotonic()
+        outcome = train(parts.train, SearchSettings.from_params(self.params))
+        folder = self.workdir / f"candidate-{month:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        sha = save_model(outcome.model, folder / "model.skops")
+        parts.test.to_parquet(folder / "test.parquet", index=False)
+        threshold = outcome.search.get("threshold")
+        export_model(
+            folder / "model.skops",
+            folder / "test.parquet",
+            folder / "export",
+            task=self.base.task,
+            threshold=0.5 if threshold is None else float(threshold),
+            input_example_rows=self.params.export.input_example_rows,
+            parity_rows=self.params.export.parity_rows,
+        )
+        log.info(
+            "month %02d: trained %s on months %d-%d (%s rows) in %.0f s",
+            month,
+            outcome.search["best_family"],
+            first,
+            month - 1,
+            f"{len(parts.train):,}",
+            time.monotonic() - started,
+        )
+        found = Candidate(month, outcome.model, outcome.search, sha, folder / "export", parts.test)
+        self.candidates[month] = found
+        return found
+
+    def retrain(self, run: PolicyRun, month: int) -> dict[str, Any]:
+        """gate -> push -> promote of the month's candidate against the policy's champion."""
+        from retrain.config import params_hash
+        from retrain.promote import promote
+        from retrain.stages.gate import evaluate_gate, window_of
+        from retrain.stages.push import push
+
+        cand = self.candidate(month)
+        verdict = evaluate_gate(
+            self.params.gate,
+            self.base.task,
+            cand.test,
+            cand.model,
+            run.pipeline,
+            run.version,
+            self.base.seed,
+        )
+        verdict.update(
+            model=run.model,
+            candidate_sha256=cand.sha256,
+            test_window=window_of(cand.test, self.base.event_time),
+        )
+        record = push(
+            cand.export_dir,
+            verdict,
+            cand.search,
+            model=run.model,
+            experiment=self.params.registry.experiment,
+            lineage={
+                "git_commit": f"replay-{self.settings.year}-{month:02d}",
+                "data_hash": "replay",
+                "params_hash": params_hash(self.params),
+            },
+            tracking_uri=self.uri,
+        )
+        event = {
+            "month": month,
+            "blessed": bool(verdict["blessed"]),
+            "summary": verdict["summary"],
+            "candidate_auc": verdict["candidate"].get("roc_auc"),
+            "champion_auc": (verdict["champion"] or {}).get("roc_auc"),
+            "version": None,
+        }
+        if record["version"] is not None:
+            outcome = promote(
+                self.registry, record, commit=f"replay-{month:02d}", who="retrain-replay"
+            )
+            champion = self.registry.champion(run.model)
+            assert champion is not None  # just promoted
+            run.version, run.tags = champion.version, champion.tags
+            run.pipeline = self.registry.load_pipeline(champion)
+            run.state = None  # a new champion: a new reference, the monitor starts over
+            event["version"] = champion.version
+            event["promotion"] = outcome.message
+        run.retrains.append(event)
+        return event
+
+    # -- serving and the policies ---------------------------------------------------------
+
+    def serve(self, run: PolicyRun, month: int) -> dict[str, Any]:
+        from retrain.monitor.drift import champion_scores
+        from retrain.search.metrics import score
+
+        labelled = self.labelled(month)
+        scores = champion_scores(run.pipeline, labelled, self.base.task)
+        metric = "roc_auc" if self.base.task == "classification" else "rmse"
+        value = score(metric, labelled["label"].to_numpy(), scores)
+        return {"month": month, metric: value, "n": len(labelled), "champion_version": run.version}
+
+    def monitor_says_retrain(self, run: PolicyRun, month: int) -> dict[str, Any]:
+        from retrain.monitor.command import check_windows, reference_from_tags, rows_in
+        from retrain.monitor.drift import decide
+
+        span = reference_from_tags(run.tags, str(run.version))
+        reference = rows_in(self.features, span, self.base.event_time)  # type: ignore[arg-type]
+        current = self.rows([month])
+        report = check_windows(self.params, reference, current, run.pipeline, run.tags)
+        window = self.window(month, month)
+        decision = decide(
+            report,
+            self.params.monitor.trigger,
+            run.state,
+            model=run.model,
+            champion_version=run.version,
+            window={"start": f"{window.start:%Y-%m-%d}", "end": f"{window.end:%Y-%m-%d}"},
+        )
+        run.state = decision.state
+        perf = report.performance
+        return {
+            "drift_share": round(report.drift_share, 4),
+            "drifted": [f.feature for f in report.drifted],
+            "prediction_psi": None if report.prediction is None else report.prediction.score,
+            "decay": None if perf is None else round(perf.decay, 5),
+            "signal": decision.signal,
+            "consecutive": decision.consecutive,
+            "action": decision.action,
+            "reason": decision.reason,
+        }
+
+    def run(self) -> dict[str, Any]:
+        started = time.monotonic()
+        s = self.settings
+        runs = [PolicyRun(name, f"{self.base.model_name}-{name}") for name in s.policies]
+        for run in runs:
+            first = self.retrain(run, s.initial_months)
+            if first["version"] is None:
+                raise UserError(
+                    f"the first model (gated on month {s.initial_months}) was not blessed: "
+                    f"{first['summary']}",
+                    "relax the gate's value thresholds for the replay, or start later",
+                )
+        for month in range(s.initial_months + 1, s.last_month + 1):
+            for run in runs:
+                served = self.serve(run, month)
+                served["retrained"] = False
+                if month < s.last_month:
+                    wants = run.name == "monthly"
+                    if run.name == "monitor":
+                        served["monitor"] = self.monitor_says_retrain(run, month)
+                        wants = served["monitor"]["action"] == "retrain"
+                    if wants:
+                        event = self.retrain(run, month)
+                        served["retrained"] = True
+                        served["promoted"] = event["version"] is not None
+                run.months.append(served)
+                log.info(
+                    "%s %02d: AUC %.4f (v%s)%s",
+                    f"{run.name:8s}",
+                    month,
+                    served.get("roc_auc", float("nan")),
+                    served["champion_version"],
+                    " -> retrain" + ("" if served.get("promoted") else " (rejected)")
+                    if served["retrained"]
+                    else "",
+                )
+        return self.result(runs, time.monotonic() - started)
+
+    def result(self, runs: list[PolicyRun], elapsed: float) -> dict[str, Any]:
+        s = self.settings
+        policies = {}
+        for run in runs:
+            aucs = [m["roc_auc"] for m in run.months if "roc_auc" in m]
+            retrained = [e for e in run.retrains[1:]]  # the first model is not a retrain
+            policies[run.name] = {
+                "model": run.model,
+                "months": run.months,
+                "mean_auc": sum(aucs) / len(aucs) if aucs else None,
+                "retrains": len(retrained),
+                "promotions": sum(e["version"] is not None for e in retrained),
+                "events": run.retrains,
+            }
+        return {
+            "schema": SCHEMA,
+            "year": s.year,
+            "served_months": list(range(s.initial_months + 1, s.last_month + 1)),
+            "settings": s.model_dump(mode="json"),
+            "monitor": {
+                "numeric_statistic": self.params.monitor.numeric_statistic,
+                "categorical_statistic": self.params.monitor.categorical_statistic,
+                "trigger": self.params.monitor.trigger.model_dump(mode="json"),
+            },
+            "policies": policies,
+            "trainings": len(self.candidates),
+            "elapsed_s": round(elapsed, 1),
+        }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    names = list(result["policies"])
+    lines = [
+        f"## Replay of {result['year']}: champion AUC per month and policy",
+        "",
+        "| month | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for i, month in enumerate(result["served_months"]):
+        cells = []
+        for name in names:
+            entry = result["policies"][name]["months"][i]
+            mark = ""
+            if entry.get("retrained"):
+                mark = " ↻" if entry.get("promoted") else " ✗"
+            cells.append(f"{entry['roc_auc']:.4f} (v{entry['champion_version']}){mark}")
+        lines.append(f"| {result['year']}-{month:02d} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| **mean** | "
+        + " | ".join(f"**{result['policies'][n]['mean_auc']:.4f}**" for n in names)
+        + " |"
+    )
+    lines.append(
+        "| retrains (promoted) | "
+        + " | ".join(
+            f"{result['policies'][n]['retrains']} ({result['policies'][n]['promotions']})"
+            for n in names
+        )
+        + " |"
+    )
+    lines += [
+        "",
+        "↻ retrained at the end of the month and the gate blessed the candidate (it serves "
+        "from the next month); ✗ retrained but the gate rejected it. "
+        f"{result['trainings']} trainings in {result['elapsed_s']:.0f} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from retrain.monitor.command import _atomic
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for name, policy in result["policies"].items():
+        months = [m["month"] for m in policy["months"]]
+        aucs = [m["roc_auc"] for m in policy["months"]]
+        (line,) = ax.plot(months, aucs, marker="o", label=f"{name} ({policy['retrains']} retrains)")
+        for m in policy["months"]:
+            if m.get("retrained"):
+                # The retrained model serves from the next month: mark the decision point.
+                ax.plot(
+                    m["month"] + 0.5,
+                    m["roc_auc"],
+                    marker="^" if m.get("promoted") else "x",
+                    color=line.get_color(),
+                    markersize=9,
+                    linestyle="none",
+                )
+    ax.set_xlabel(f"month of {result['year']} (▲ retrain promoted, x rejected by the gate)")
+    ax.set_ylabel("champion ROC AUC on the month")
+    ax.set_xticks(result["served_months"])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    ax.set_title("Closed-loop replay: never vs monthly vs monitor-triggered retraining")
+    fig.tight_layout()
+    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+
+
+def cli(argv: list[str]) -> int:
+    from retrain import logs
+    from retrain.config import load_params
+    from retrain.monitor.command import extract_features, read_features, write_text
+
+    parser = argparse.ArgumentParser(prog="retrain replay", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("build/replay"))
+    parser.add_argument("--features", type=Path, help="features parquet covering the year")
+    parser.add_argument("--data", type=Path, default=Path("data"), help="raw tables (Feast)")
+    parser.add_argument("--feast-dir", type=Path, help="Feast work dir (default: extract params)")
+    parser.add_argument(
+        "--keep-registry", type=Path, help="keep the replay's registry in this directory"
+    )
+    args = parser.parse_args(argv)
+    logs.setup()
+    params = load_params(args.params)
+    started = time.monotonic()
+    if args.features:
+        frame = read_features(args.features, params.base.event_time or "event_time")
+    else:
+        from retrain.config.extract import Window
+        from retrain.monitor.command import Span, span_of_window
+
+        year = params.replay.year
+        whole = Window(
+            start=dt.datetime(year, 1, 1),
+            end=dt.datetime(year + 1, 1, 1),
+            timezone=params.replay.timezone,
+        )
+        spans: list[Span] = [span_of_window(whole)]
+        frame = extract_features(params, args.data, args.feast_dir, spans)
+    with tempfile.TemporaryDirectory(prefix="retrain-replay-") as tmp:
+        root = args.keep_registry or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{(root / 'replay.db').resolve()}"
+        result = Replay(params, frame, Path(tmp), uri).run()
+    result["total_s"] = round(time.monotonic() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(result, args.out / "replay.png")
+    write_text(args.out / "replay.md", markdown(result))
+    write_text(args.out / "replay.json", json.dumps(result, indent=2, default=str) + "\n")
+    summary = ", ".join(
+        f"{name} mean AUC {p['mean_auc']:.4f} ({p['retrains']} retrains)"
+        for name, p in result["policies"].items()
+    )
+    log.info("replay %d: %s in %.0f s -> %s", result["year"], summary, result["total_s"], args.out)
+    return 0

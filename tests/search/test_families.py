@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrain.config.train import FamilySpec, ParamSpec
+from retrain.errors import UserError
+from retrain.model_io import load_model, save_model
+from retrain.search import families as fam
+from retrain.search.calendar import CalendarFeatures
+from retrain.search.study import columns_for
+
+SMALL = {
+    "linear": {"alpha": 1.0},
+    "random_forest": {"n_estimators": 5, "max_depth": 4},
+    "extra_trees": {"n_estimators": 5, "max_depth": 4},
+    "hist_gradient_boosting": {"max_iter": 10},
+}
+
+
+def _unseen_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    rows = frame.head(3).copy()
+    rows["carrier"] = ["ZZ", None, "ZZ"]  # a level never seen in training, and a missing one
+    rows["tailnum"] = ["NEW1", "NEW2", None]
+    rows["temp"] = np.nan
+    return rows
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("family", fam.FAMILIES)
+def test_pipeline_takes_raw_rows_and_round_trips_through_skops(
+    family: str, task: str, train_frame: pd.DataFrame, tmp_path: Path, small_settings: Any
+) -> None:
+    settings = small_settings()
+    frame = train_frame.drop(columns=["label"])
+    y = train_frame["label"].to_numpy()
+    if task == "regression":
+        y = y * 30.0 + np.arange(len(y)) % 7  # any numeric target
+    columns = columns_for(train_frame, settings)
+    assert "flight_id" not in columns.all and "tailnum" in columns.high_cardinality
+    model = fam.build_pipeline(
+        family, SMALL[family], task=task, columns=columns, seed=1, timezone="America/New_York"
+    )
+    model.fit(frame, y)
+    rows = _unseen_rows(frame)
+    before = fam.predict_scores(model, rows, task)
+    assert np.isfinite(before).all()
+    save_model(model, tmp_path / "model.skops")  # refuses types outside the allow-list
+    after = fam.predict_scores(load_model(tmp_path / "model.skops"), rows, task)
+    np.testing.assert_array_equal(before, after)
+
+
+def test_unknown_estimator_parameter_is_a_user_error() -> None:
+    spec = FamilySpec(space={"learning_rat": ParamSpec(type="float", low=0.1, high=0.2)})
+    with pytest.raises(UserError, match="unknown parameter\\(s\\): learning_rat"):
+        fam.check_family("hist_gradient_boosting", spec, "classification")
+
+
+def test_default_params_use_estimator_defaults_inside_the_space() -> None:
+    spec = FamilySpec(
+        space={
+            "learning_rate": ParamSpec(type="float", low=0.01, high=0.5, log=True),
+            "max_leaf_nodes": ParamSpec(type="int", low=40, high=160, log=True),
+        }
+    )
+    chosen = fam.default_params("hist_gradient_boosting", spec, "classification")
+    assert chosen["learning_rate"] == 0.1  # sklearn's default, inside the range
+    assert chosen["max_leaf_nodes"] == 80  # default 31 is outside: geometric middle
+
+
+def test_calendar_features_holiday_distance_is_local_and_signed() -> None:
+    stamps = pd.DataFrame(
+        {
+            "t": pd.to_datetime(
+                # 2013-07-04 03:00 UTC is July 3rd 23:00 in New York: one day before July 4th
+                ["2013-07-04 03:00", "2013-07-04 16:00", "2013-07-06 16:00", "2013-03-15 16:00"],
+                utc=True,
+            )
+        }
+    )
+    out = CalendarFeatures("America/New_York").fit(stamps).transform(stamps)
+    assert out[:, 2].tolist() == [1.0, 0.0, -2.0, -14.0]  # capped at the horizon
+    assert out[0, 0] == 23 * 60 and out[1, 1] == 3.0  # minute of day; Thursday

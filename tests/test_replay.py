@@ -1,0 +1,128 @@
+"""`retrain replay` on two small served months (real stages, real MLflow registry in tmp)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retrain.cli import main
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "monitor" / "features.parquet"
+# January trains the first champion, February gates it; March and April are served. The
+# fixture holds 500 real 2013 flights per month, so the search budget and CV are tiny.
+PARAMS = """\
+replay: {initial_months: 2, last_month: 4, train_months: 1, trials: 1, cv_folds: 2,
+         cv_period: week}
+gate:
+  values: {roc_auc: {min: 0.5}}
+  changes:
+    - {metric: roc_auc, max_regression_abs: 0.01, bootstrap: true}
+  bootstrap: {resamples: 200}
+monitor:
+  trigger: {persistence: 1}
+"""
+
+
+def write_params(tmp_path: Path, text: str = PARAMS) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_replay_two_months_three_policies(tmp_path: Path) -> None:
+    from retrain.registry import Registry
+
+    registry_dir = tmp_path / "registry"
+    code = main(
+        [
+            "replay",
+            "--params",
+            str(write_params(tmp_path)),
+            "--features",
+            str(FIXTURE),
+            "--out",
+            str(tmp_path / "out"),
+            "--keep-registry",
+            str(registry_dir),
+        ]
+    )
+    assert code == 0
+    result = json.loads((tmp_path / "out" / "replay.json").read_text())
+    assert result["schema"] == 1 and result["served_months"] == [3, 4]
+    assert set(result["policies"]) == {"never", "monthly", "monitor"}
+    for policy in result["policies"].values():
+        assert [m["month"] for m in policy["months"]] == [3, 4]
+        assert all(0.3 < m["roc_auc"] < 1.0 and m["n"] > 400 for m in policy["months"])
+    never, monthly, monitor = (result["policies"][n] for n in ("never", "monthly", "monitor"))
+    # never: the first champion serves every month.
+    assert never["retrains"] == 0
+    assert {m["champion_version"] for m in never["months"]} == {"1"}
+    # monthly: retrains at the end of March (April is the last month); the gate decided.
+    assert monthly["retrains"] == 1 and monthly["months"][0]["retrained"]
+    event = monthly["events"][1]
+    assert event["month"] == 3 and isinstance(event["blessed"], bool)
+    promoted = event["version"] is not None
+    assert promoted == event["blessed"]
+    assert (monthly["months"][1]["champion_version"] == "2") == promoted
+    # Same data and seed: the first champions of all policies score the same on March.
+    assert never["months"][0]["roc_auc"] == pytest.approx(monthly["months"][0]["roc_auc"])
+    # monitor: its decision is recorded with the signals it was based on.
+    decision = monitor["months"][0]["monitor"]
+    assert decision["action"] in {"retrain", "none"}
+    assert monitor["retrains"] == (1 if decision["action"] == "retrain" else 0)
+    assert decision["decay"] is not None  # March labels arrived: performance was checked
+
+    # The throw-away registry holds what promotion did: aliases and the audit trail.
+    reg = Registry(f"sqlite:///{(registry_dir / 'replay.db').resolve()}")
+    champion = reg.champion("flight-delay-monthly")
+    assert champion is not None
+    assert champion.version == monthly["months"][1]["champion_version"]
+    assert champion.tags["train_start"].startswith("2013-")
+    assert len(reg.audit("flight-delay-monthly")) == 1 + int(promoted)
+    assert reg.champion("flight-delay-never").version == "1"
+
+    table = (tmp_path / "out" / "replay.md").read_text()
+    assert "| 2013-03 |" in table and "| retrains (promoted) |" in table
+    assert (tmp_path / "out" / "replay.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("replay: {initial_months: 4, last_month: 4}\n", "must be after initial_months"),
+        ("replay: {policies: [never, never]}\n", "must not repeat"),
+        ("replay: {policies: [sometimes]}\n", "replay.policies"),
+        ("replay: {trials: 0}\n", "replay.trials"),
+        ("replay: {initial_months: 2, last_month: 8}\n", "no rows for month(s) [5, 6, 8]"),
+    ],
+)
+def test_bad_replay_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: str, message: str
+) -> None:
+    code = main(
+        [
+            "replay",
+            "--params",
+            str(write_params(tmp_path, params)),
+            "--features",
+            str(FIXTURE),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_features_without_event_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "f.parquet"
+    pd.read_parquet(FIXTURE).drop(columns=["event_time"]).to_parquet(path)
+    code = main(["replay", "--params", str(write_params(tmp_path)), "--features", str(path)])
+    assert code == 2
+    assert "has no 'event_time' column" in capsys.readouterr().err
