@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from harness import repeat, save
+from harness import save
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -54,6 +56,32 @@ def report_repo(base: Path) -> Path:
         shutil.copyfile(FIX / src, root / dest)
     shutil.copytree(FIX / "plots", root / "plots")
     return root
+
+
+def measure(cmd: list[str], cwd: Path) -> dict:
+    """Wall time, CPU time (user + sys, load-independent) and peak RSS of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
+
+
+def repeat(cmd: list[str], runs: int, cwd: Path) -> dict:
+    results = [measure(cmd, cwd) for _ in range(runs)]
+    return {
+        "runs": runs,
+        "wall_s_median": statistics.median(r["wall_s"] for r in results),
+        "cpu_s_median": statistics.median(r["cpu_s"] for r in results),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "load_average_1m": round(os.getloadavg()[0], 1),
+    }
 
 
 def bench_report(base: Path, runs: int) -> dict:

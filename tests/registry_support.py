@@ -103,6 +103,22 @@ def export(pipeline, workdir: Path, name: str = "cand") -> tuple[Path, str]:
     return out, sha
 
 
+_SESSION_DIR: list[Path] = []
+
+
+@functools.cache
+def exported_model(kind: str = "hgb", seed: int = 0) -> tuple[Path, str]:
+    """A real export of fit_pipeline(kind, seed=seed), made once per session (read-only:
+    tests that tamper with it work on a copy)."""
+    import atexit
+    import tempfile
+
+    if not _SESSION_DIR:
+        _SESSION_DIR.append(Path(tempfile.mkdtemp(prefix="retrain-exports-")))
+        atexit.register(shutil.rmtree, _SESSION_DIR[0], True)
+    return export(fit_pipeline(kind, seed=seed), _SESSION_DIR[0], f"{kind}-{seed}")
+
+
 def register(registry, export_dir: Path, sha: str, baseline: str | None = None, **extra):
     from retrain.registry import NO_VERSION
 

@@ -13,7 +13,7 @@ from registry_support import (
     FEATURES,
     MODEL,
     TEST,
-    export,
+    exported_model,
     fit_pipeline,
     free_port,
     one_thread,
@@ -31,15 +31,10 @@ def _single_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory) -> list[tuple[Path, str]]:
-    """Three different real models, exported once for the module."""
-    tmp = tmp_path_factory.mktemp("promote")
-    return [
-        export(fit_pipeline("hgb", seed=0), tmp, "a"),
-        export(fit_pipeline("logreg"), tmp, "b"),
-        export(fit_pipeline("hgb", seed=1), tmp, "c"),
-    ]
+@pytest.fixture
+def exports() -> list[tuple[Path, str]]:
+    """Three different real models, exported once per session."""
+    return [exported_model("hgb", 0), exported_model("logreg", 0), exported_model("hgb", 1)]
 
 
 def git(repo: Path, *args: str) -> str:

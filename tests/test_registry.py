@@ -10,7 +10,7 @@ from registry_support import (
     FEATURES,
     MODEL,
     TEST,
-    export,
+    exported_model,
     fit_pipeline,
     free_port,
     one_thread,
@@ -25,9 +25,9 @@ def _single_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple[Path, str]:
-    return export(fit_pipeline("hgb"), tmp_path_factory.mktemp("reg"))
+@pytest.fixture
+def exported() -> tuple[Path, str]:
+    return exported_model("hgb")
 
 
 def _roundtrip(registry: Registry, exported: tuple[Path, str], model: str = MODEL) -> ModelRef:

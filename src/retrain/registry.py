@@ -250,7 +250,9 @@ class Registry:
         with self._service(f"download {ref.uri}"):
             source = self._client.get_model_version_download_uri(ref.model, ref.version)
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{source.rstrip('/')}/{SKOPS_IN_MODEL_DIR}", dst_path=str(dst)
+                artifact_uri=f"{source.rstrip('/')}/{SKOPS_IN_MODEL_DIR}",
+                dst_path=str(dst),
+                tracking_uri=self.uri,  # this store, not the process-wide default
             )
         path = Path(local)
         actual = sha256_file(path)

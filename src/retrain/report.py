@@ -390,61 +390,90 @@ def _git_ref_exists(ref: str, root: Path) -> bool:
     return True
 
 
-def _dvc_json(args: list[str], root: Path) -> tuple[Any | None, str | None]:
-    """Run `dvc <args> --json`; (data, None) or (None, why it failed)."""
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "dvc", *args, "--json"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"dvc could not run ({exc})"
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        return None, f"`dvc {' '.join(args)}` failed: {text(last, 160)}"
-    try:
-        data = json.loads(proc.stdout or "{}")
-    except json.JSONDecodeError:
-        return None, f"`dvc {' '.join(args)}` printed no JSON"
-    # dvc exits 0 but loads nothing when a file it needs is unreadable: say why.
-    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith(("WARNING", "ERROR"))]
-    if not data and warnings:
-        return None, f"`dvc {' '.join(args)}`: {text(warnings[0], 200)}"
-    return data, None
+class DvcQuery:
+    """A `dvc <args> --json` started now and read later, so the two diffs and the plots
+    rendering overlap (each dvc call costs ~1-2 s of start-up)."""
+
+    def __init__(self, args: list[str], root: Path) -> None:
+        self.args = args
+        self.error: str | None = None
+        self.proc: subprocess.Popen[str] | None = None
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dvc", *args, "--json"],
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as exc:
+            self.error = f"dvc could not run ({exc})"
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+    def result(self) -> tuple[Any | None, str | None]:
+        """(data, None) or (None, why it failed)."""
+        if self.proc is None:
+            return None, self.error
+        shown = f"`dvc {' '.join(self.args)}`"
+        try:
+            stdout, stderr = self.proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            return None, f"{shown} timed out"
+        if self.proc.returncode != 0:
+            last = (stderr.strip().splitlines() or ["unknown error"])[-1]
+            return None, f"{shown} failed: {text(last, 160)}"
+        try:
+            data = json.loads(stdout or "{}")
+        except json.JSONDecodeError:
+            return None, f"{shown} printed no JSON"
+        # dvc exits 0 but loads nothing when a file it needs is unreadable: say why.
+        warnings = [ln for ln in stderr.splitlines() if ln.startswith(("WARNING", "ERROR"))]
+        if not data and warnings:
+            return None, f"{shown}: {text(warnings[0], 200)}"
+        return data, None
+
+
+def start_diffs(ref: str | None, root: Path) -> tuple[str | None, DvcQuery, DvcQuery | None]:
+    """(usable baseline or None, metrics query, params query or None), all started."""
+    baseline = ref if ref and _git_ref_exists(ref, root) else None
+    if baseline:
+        metrics = DvcQuery(["metrics", "diff", baseline, "--all"], root)
+        return baseline, metrics, DvcQuery(["params", "diff", baseline], root)
+    return None, DvcQuery(["metrics", "show"], root), None
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def section_metrics(ref: str | None, root: Path, skip: set[str] | None = None) -> str:
-    """`dvc metrics diff` vs `ref` (or `dvc metrics show` without one); files in `skip`
-    (the gate verdict, shown in its own section) are left out."""
+def section_metrics(
+    ref: str | None, baseline: str | None, query: DvcQuery, skip: set[str] | None = None
+) -> str:
+    """`dvc metrics diff` vs the baseline (or `dvc metrics show` without one); files in
+    `skip` (the gate verdict, shown in its own section) are left out."""
     lines = ["## Metrics vs baseline"]
-    baseline = None
     if not ref:
         lines.append("_No baseline ref given: showing this run's values only._")
-    elif not _git_ref_exists(ref, root):
+    elif not baseline:
         lines.append(f"_No baseline: {code(ref)} does not exist yet. Showing this run's values._")
     else:
-        baseline = ref
         lines[0] = f"## Metrics vs {code(baseline)}"
+    data, error = query.result()
+    if error:
+        return "\n\n".join([*lines, f"{NOT_AVAILABLE}: {error}"])
     if baseline:
-        data, error = _dvc_json(["metrics", "diff", baseline, "--all"], root)
-        if error:
-            return "\n\n".join([*lines, f"{NOT_AVAILABLE}: {error}"])
         files = {
             path: {k: v for k, v in metrics.items() if isinstance(v, dict)}
             for path, metrics in (data or {}).items()
             if isinstance(metrics, dict)
         }
     else:
-        data, error = _dvc_json(["metrics", "show"], root)
-        if error:
-            return "\n\n".join([*lines, f"{NOT_AVAILABLE}: {error}"])
         shown = ((data or {}).get("") or {}).get("data") or {}
         files = {}
         for path, entry in shown.items():
@@ -488,12 +517,12 @@ def _flatten(data: Any, prefix: str, out: dict[str, Any]) -> None:
         out[prefix] = data
 
 
-def section_params(ref: str | None, root: Path) -> str:
+def section_params(baseline: str | None, query: DvcQuery | None) -> str:
     lines = ["## Params vs baseline"]
-    if not ref or not _git_ref_exists(ref, root):
+    if not baseline or query is None:
         return "\n\n".join([*lines, "_No baseline to compare against._"])
-    lines[0] = f"## Params vs {code(ref)}"
-    data, error = _dvc_json(["params", "diff", ref], root)
+    lines[0] = f"## Params vs {code(baseline)}"
+    data, error = query.result()
     if error:
         return "\n\n".join([*lines, f"{NOT_AVAILABLE}: {error}"])
     rows = []
@@ -803,7 +832,14 @@ def build_report(inputs: ReportInputs) -> Report:
     if candidate is not None and not isinstance(candidate, int):
         candidate = int(candidate) if str(candidate).isdigit() else None
 
-    images, written, plot_note = render_plots(inputs.plots, inputs.out.parent)
+    baseline, metrics_query, params_query = start_diffs(inputs.baseline_ref, root)
+    try:
+        images, written, plot_note = render_plots(inputs.plots, inputs.out.parent)
+    except BaseException:
+        for query in (metrics_query, params_query):
+            if query is not None:
+                query.kill()
+        raise
 
     verdict = "blessed" if blessed else ("not blessed" if gate else "no verdict")
     headline = [f"# Retrain report: {code(model)} — {verdict}"]
@@ -839,8 +875,10 @@ def build_report(inputs: ReportInputs) -> Report:
         section_verdict(gate, registry, primary),
         section_trigger(trigger),
         section_validation(validation),
-        section_metrics(inputs.baseline_ref, root, skip=_relative_to(inputs.gate, root)),
-        section_params(inputs.baseline_ref, root),
+        section_metrics(
+            inputs.baseline_ref, baseline, metrics_query, skip=_relative_to(inputs.gate, root)
+        ),
+        section_params(baseline, params_query),
         section_drift(drift, inputs.drift is not None),
         section_leaderboard(board, inputs.top),
         section_plots(images, plot_note),

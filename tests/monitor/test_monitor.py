@@ -322,3 +322,37 @@ def test_corrupt_state_file_is_a_clear_error(
     code = monitor(tmp_path, "--no-registry", "--reference-window", FEB, "--current-window", JUL)
     assert code == 2
     assert "delete it to restart the persistence count" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_windows_read_through_the_feature_store(tmp_path: Path) -> None:
+    """No --features: both windows come from the Feast store over data/ (extract's core)."""
+    data = Path(__file__).resolve().parents[1] / "fixtures" / "flights"  # 2013-01-01..04
+    params = tmp_path / "params.yaml"
+    params.write_text("{}\n")
+    code = main(
+        [
+            "monitor",
+            "--params",
+            str(params),
+            "--out",
+            str(tmp_path / "out"),
+            "--state",
+            str(tmp_path / "state.json"),
+            "--data",
+            str(data),
+            "--feast-dir",
+            str(tmp_path / "feast"),
+            "--no-registry",
+            "--reference-window",
+            "2013-01-01..2013-01-03",
+            "--current-window",
+            "2013-01-03..2013-01-05",
+        ]
+    )
+    assert code == 0
+    result = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert result["reference"]["n_rows"] > 50 and result["current"]["n_rows"] > 50
+    names = {f["feature"] for f in result["features"]}
+    assert {"temp", "carrier_delay_rate_7d", "plane_year"} <= names  # Feast views joined

@@ -18,7 +18,7 @@ from sklearn.metrics import (
 from registry_support import (
     MODEL,
     TEST,
-    export,
+    exported_model,
     fit_pipeline,
     one_thread,
     register,
@@ -275,7 +275,7 @@ def test_cli_lookup_then_gate_against_registered_champion(
         "sha256": None,
     }
     registry = Registry(registry_store)
-    export_dir, sha = export(good, tmp_path, "champ")
+    export_dir, sha = exported_model("hgb")
     ref = register(registry, export_dir, sha)
     registry.set_alias(MODEL, "champion", ref.version)
     assert (

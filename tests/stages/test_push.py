@@ -12,7 +12,7 @@ import yaml
 from registry_support import (
     MODEL,
     TEST,
-    export,
+    exported_model,
     fit_pipeline,
     free_port,
     one_thread,
@@ -44,9 +44,9 @@ def _single_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def candidate(tmp_path_factory) -> tuple[Path, str]:
-    return export(fit_pipeline("hgb"), tmp_path_factory.mktemp("push"))
+@pytest.fixture
+def candidate() -> tuple[Path, str]:
+    return exported_model("hgb")
 
 
 def make_gate_json(

@@ -7,7 +7,9 @@ test shows the validator rejecting exactly one kind of damage and naming it.
 from __future__ import annotations
 
 import json
-import socket
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,19 +86,36 @@ def test_good_fixture_passes_the_shipped_suite(good: pd.DataFrame, params: Param
     assert len(report.checks) >= len(section.dtypes) + len(section.not_null) + len(section.ranges)
 
 
-def test_no_network_connection_is_attempted(
-    good: pd.DataFrame, params: Params, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    attempts: list[Any] = []
+# Runs the whole command in a fresh interpreter whose sockets and DNS refuse and record
+# every use, so GX's import, context and validation are all covered.
+NO_NETWORK = """
+import socket, sys
+attempts = []
+def refuse(*args, **kwargs):
+    attempts.append(repr(args[1:] or args)[:80])
+    raise OSError("network disabled in this test")
+socket.socket.connect = socket.socket.connect_ex = refuse
+socket.getaddrinfo = socket.create_connection = refuse
+from retrain.cli import main
+code = main(sys.argv[1:])
+print("ATTEMPTS", attempts)
+sys.exit(code)
+"""
 
-    def refuse(self: socket.socket, address: Any) -> None:
-        attempts.append(address)
-        raise OSError("network disabled in this test")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    assert validate_features(good, params).success
-    assert attempts == []
+@pytest.mark.integration
+def test_no_network_use(good_path: Path, tmp_path: Path) -> None:
+    argv = ["validate", "--features", str(good_path), "--out", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if k != "GX_ANALYTICS_ENABLED"}  # CLI sets it
+    done = subprocess.run(
+        [sys.executable, "-c", NO_NETWORK, *argv, "--params", str(ROOT / "params.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ATTEMPTS []" in done.stdout, done.stdout
 
 
 # ---------------------------------------------------------------------------- bad data

@@ -62,7 +62,9 @@ class FeastOptions(Section):
     # The CLI's --feast-dir overrides it.
     work_dir: Path = Path(".feast")
     # Daily history aggregates for day D are published at local midnight after D plus this
-    # many hours: nearly every flight of D has landed by then, so its outcome is known.
+    # many hours, when nearly every flight of D has landed (outcome known). In 2013, at 5 h an
+    # estimated 239 flights (0.07%, heavy delays) were still in the air, at 6 h 82, at 8 h 29;
+    # and no departure is scheduled before 05:00, so 5 h costs no flight a day of freshness.
     history_publish_lag_hours: int = Field(5, ge=0, le=48)
     # A past flight counts as delayed in the history rates when arr_delay > this (minutes).
     delayed_above_minutes: float = 15.0

@@ -64,7 +64,11 @@ class MlflowTracker:
 
         from retrain import tracking
 
-        self.experiment_id = tracking.ensure_experiment(experiment, root)
+        try:
+            self.experiment_id = tracking.ensure_experiment(experiment, root)
+        except Exception:  # noqa: BLE001 - another worker created it between our get and create
+            time.sleep(1.0)
+            self.experiment_id = tracking.ensure_experiment(experiment, root)
         self.client = MlflowClient(tracking.tracking_uri(root))
         self.run_id: str | None = None
 
