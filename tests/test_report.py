@@ -171,7 +171,9 @@ def test_unblessed_first_run_without_baseline(
 
 def test_untrusted_payload_text_cannot_inject_markup(tmp_path: Path) -> None:
     trigger = json.loads((FIX / "trigger.json").read_text())
-    trigger["client_payload"]["reason"] = "[click](https://evil.example) <img src=x onerror=alert(1)> `x` | y\n# h"
+    trigger["client_payload"]["reason"] = (
+        "[click](https://evil.example) <img src=x onerror=alert(1)> `x` | y\n# h"
+    )
     trigger["client_payload"]["detector"] = "<script>alert(1)</script>"
     trigger["client_payload"]["features"] = ["a`|b", "<b>"]
     (tmp_path / "t.json").write_text(json.dumps(trigger))
@@ -228,8 +230,8 @@ def test_malformed_input_is_an_error_naming_the_file(
         ("gate", '{"schema": 1, "checks": []}', "lacks the key 'blessed'"),
         ("gate", '{"schema": 1, "blessed": "yes", "checks": []}', "'blessed' must be bool"),
         ("gate", '{"schema": 1, "blessed": true, "checks": [{"name": "x"}]}', "checks\\[0\\]"),
-        ("gate", '{"blessed": true, "checks": [], "champion_version": "v3"}', "integer or null"),
-        ("registry", '{"schema": 1, "model": "m", "version": "4"}', "integer or null"),
+        ("gate", '{"blessed": true, "checks": [], "champion_version": "v3"}', "version number"),
+        ("registry", '{"schema": 1, "model": "m", "version": "v4"}', "version number or null"),
         ("validation", '{"schema": 1, "success": true, "checks": [{}]}', "checks\\[0\\]"),
         ("leaderboard", '{"schema": 1, "trials": [3]}', "trials\\[0\\]"),
     ],
@@ -249,6 +251,10 @@ def test_malformed_plot_data_is_an_error(tmp_path: Path) -> None:
         report.build_report(_no_inputs(tmp_path, plots=plots))
     (plots / "roc.json").write_text('[{"a": "x", "b": "y"}]')
     with pytest.raises(UserError, match="no numeric column"):
+        report.build_report(_no_inputs(tmp_path, plots=plots))
+    (plots / "roc.json").unlink()
+    (plots / "pr.csv").write_bytes(b"recall,precision\n\xff\xfe,1\n")
+    with pytest.raises(UserError, match=r"pr\.csv is not a readable CSV"):
         report.build_report(_no_inputs(tmp_path, plots=plots))
 
 
@@ -306,3 +312,16 @@ def _no_inputs(tmp_path: Path, **given: Path) -> report.ReportInputs:
     return report.ReportInputs(
         out=tmp_path / "out/report.md", repo_root=tmp_path, **{**fields, **given}
     )
+
+
+def test_a_huge_report_still_fits_a_pr_comment(tmp_path: Path) -> None:
+    checks = [
+        {"expectation": f"expect_{i}_" + "x" * 60, "column": f"c{i}", "success": True,
+         "observed": i, "expected": i}
+        for i in range(2000)
+    ]  # fmt: skip
+    bad = tmp_path / "result.json"
+    bad.write_text(json.dumps({"schema": 1, "success": True, "n_rows": 5, "checks": checks}))
+    built = report.build_report(_no_inputs(tmp_path, validation=bad))
+    assert len(built.markdown) < 65_536
+    assert "All 2000 expectations: omitted, a pull request comment is limited" in built.markdown

@@ -253,13 +253,20 @@ class Replay:
         return {"month": month, metric: value, "n": len(labelled), "champion_version": run.version}
 
     def monitor_says_retrain(self, run: PolicyRun, month: int) -> dict[str, Any]:
-        from retrain.monitor.command import check_windows, reference_from_tags, rows_in
+        from retrain.monitor.command import (
+            check_windows,
+            prediction_reference,
+            reference_from_tags,
+            rows_in,
+        )
         from retrain.monitor.drift import decide
 
+        time_column = str(self.base.event_time)
         span = reference_from_tags(run.tags, str(run.version))
-        reference = rows_in(self.features, span, self.base.event_time)  # type: ignore[arg-type]
+        reference = rows_in(self.features, span, time_column)
+        scores_ref = prediction_reference(self.features, run.tags, run.version, time_column)
         current = self.rows([month])
-        report = check_windows(self.params, reference, current, run.pipeline, run.tags)
+        report = check_windows(self.params, reference, current, run.pipeline, run.tags, scores_ref)
         window = self.window(month, month)
         decision = decide(
             report,
@@ -398,10 +405,17 @@ def plot(result: dict[str, Any], path: Path) -> None:
     from retrain.monitor.command import _atomic
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    for name, policy in result["policies"].items():
+    styles = ["-", "--", "-.", ":"]  # policies share months until one retrains: keep all visible
+    for i, (name, policy) in enumerate(result["policies"].items()):
         months = [m["month"] for m in policy["months"]]
         aucs = [m["roc_auc"] for m in policy["months"]]
-        (line,) = ax.plot(months, aucs, marker="o", label=f"{name} ({policy['retrains']} retrains)")
+        (line,) = ax.plot(
+            months,
+            aucs,
+            marker="o",
+            linestyle=styles[i % len(styles)],
+            label=f"{name} ({policy['retrains']} retrains)",
+        )
         for m in policy["months"]:
             if m.get("retrained"):
                 # The retrained model serves from the next month: mark the decision point.

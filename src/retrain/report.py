@@ -36,6 +36,8 @@ NOT_AVAILABLE = "_not available_"
 MAX_TEXT = 200
 # Metrics files whose diff has more rows than this are folded into <details>.
 FOLD_ROWS = 12
+# GitHub refuses comments over 65,536 characters: past this, folded tables are dropped.
+MAX_CHARS = 60_000
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,23 @@ def read_gate(path: Path | None) -> dict | None:
                 f"gate verdict {path}: checks[{i}] needs 'name' and 'passed'",
                 "re-run `retrain gate`; see docs/contracts.md",
             )
-    for key in ("champion_version",):
-        if key in gate and not isinstance(gate[key], _OPT_INT):
-            raise UserError(f"gate verdict {path}: '{key}' must be an integer or null")
+    _normalise_versions(gate, ("champion_version",), path, "gate verdict", "retrain gate")
     return gate
+
+
+def _normalise_versions(
+    data: dict, keys: tuple[str, ...], path: Path, what: str, stage: str
+) -> None:
+    """Version fields as int or None. MLflow numbers versions with strings of digits."""
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str) and value.isdigit():
+            data[key] = int(value)
+        elif key in data and (not isinstance(value, _OPT_INT) or isinstance(value, bool)):
+            raise UserError(
+                f"{what} {path}: '{key}' must be a version number or null, got {value!r}",
+                f"re-run `{stage}`; see docs/contracts.md",
+            )
 
 
 def read_registry(path: Path | None) -> dict | None:
@@ -203,9 +218,7 @@ def read_registry(path: Path | None) -> dict | None:
         return None
     assert path is not None
     reg = _expect(data, path, "registry file", {"model": str})
-    for key in ("version", "baseline_version"):
-        if key in reg and (not isinstance(reg[key], _OPT_INT) or isinstance(reg[key], bool)):
-            raise UserError(f"registry file {path}: '{key}' must be an integer or null")
+    _normalise_versions(reg, ("version", "baseline_version"), path, "registry file", "retrain push")
     return reg
 
 
@@ -482,6 +495,11 @@ def section_metrics(
             files[path] = {k: {"old": None, "new": v} for k, v in flat.items()}
     if not files:
         return "\n\n".join([*lines, "_No metrics declared in dvc.yaml._"])
+    if baseline and all(c.get("old") is None for m in files.values() for c in m.values()):
+        lines.append(f"_{code(baseline)} has no metrics yet (first run): this run's values._")
+        baseline = None
+        files = {path: {k: {"old": None, "new": c.get("new")} for k, c in m.items()}
+                 for path, m in files.items()}  # fmt: skip
     skip = skip or set()
     for path in sorted(files):
         if Path(path).as_posix() in skip:
@@ -692,7 +710,7 @@ def render_plots(
     """
     if plots_dir is None or not plots_dir.is_dir():
         return [], [], f"no plots directory {plots_dir}" if plots_dir else "no plots directory"
-    sources = sorted(p for p in plots_dir.iterdir() if p.suffix in {".json", ".png"})
+    sources = sorted(p for p in plots_dir.iterdir() if p.suffix in {".json", ".csv", ".png"})
     if not sources:
         return [], [], f"{plots_dir} is empty"
     import shutil
@@ -717,8 +735,29 @@ def render_plots(
     return images, written, None
 
 
+def _csv_records(path: Path) -> list[dict]:
+    import csv
+
+    def value(cell: str) -> Any:
+        try:
+            return int(cell)
+        except ValueError:
+            try:
+                return float(cell)
+            except ValueError:
+                return cell
+
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise UserError(
+            f"plot data {path} is not a readable CSV: {exc}", "re-run `retrain evaluate`"
+        ) from None
+
+
 def _plot_records(path: Path) -> list[dict]:
-    data = _read_json(path, "plot data")
+    data = _csv_records(path) if path.suffix == ".csv" else _read_json(path, "plot data")
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         data = lists[0] if len(lists) == 1 else None
@@ -756,9 +795,11 @@ def _draw(records: list[dict], stem: str, dest: Path) -> None:
                     r[weight] if weight else 1
                 )
             ax.imshow(counts, cmap="Blues")
+            top = max(max(row) for row in counts) or 1
             for i, row in enumerate(counts):
                 for j, value in enumerate(row):
-                    ax.text(j, i, f"{value:,}", ha="center", va="center", fontsize=11)
+                    shade = "white" if value > top / 2 else "black"  # readable on dark cells
+                    ax.text(j, i, f"{value:,}", ha="center", va="center", fontsize=11, color=shade)
             ax.set_xticks(range(len(keys_p)), keys_p)
             ax.set_yticks(range(len(keys_a)), keys_a)
             ax.set_xlabel(predicted)
@@ -894,8 +935,16 @@ def build_report(inputs: ReportInputs) -> Report:
     window = payload.get("window") if isinstance(payload, dict) else None
     if isinstance(window, dict) and window.get("start") and window.get("end"):
         title += f" window {str(window['start'])[:10]}..{str(window['end'])[:10]}"
+    markdown = "\n\n".join(sections) + "\n"
+    if len(markdown) > MAX_CHARS:
+        markdown = re.sub(
+            r"<details><summary>(.*?)</summary>.*?</details>",
+            r"_\1: omitted, a pull request comment is limited to 65,536 characters._",
+            markdown,
+            flags=re.DOTALL,
+        )
     return Report(
-        markdown="\n\n".join(sections) + "\n",
+        markdown=markdown,
         blessed=blessed,
         model=model,
         candidate_version=candidate,

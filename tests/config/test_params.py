@@ -67,3 +67,28 @@ def test_params_hash_changes_with_values() -> None:
     b = parse_params({"base": {"seed": 2}})
     assert params_hash(a) != params_hash(b)
     assert params_hash(a) == params_hash(parse_params({"base": {"seed": 1}}))
+
+
+def test_nested_unknown_key_lists_allowed_keys() -> None:
+    with pytest.raises(UserError) as err:
+        parse_params({"validate": {"ranges": {"temp": {"mini": 1}}}})
+    assert "section 'validate.ranges.temp' (did you mean 'min'?)" in str(err.value)
+    assert "allowed keys: min, max, mostly" in str(err.value)
+
+
+def test_project_params_have_only_types_dvc_accepts(project_root: Path) -> None:
+    # DVC refuses YAML dates (`Unsupported value of type 'date'`): dates must be quoted strings.
+    import datetime
+
+    import yaml
+
+    def walk(node: object, path: str) -> None:
+        assert not isinstance(node, datetime.date), f"{path}: quote the date in params.yaml"
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(yaml.safe_load((project_root / "params.yaml").read_text()), "params")

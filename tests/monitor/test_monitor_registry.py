@@ -41,7 +41,8 @@ def use_champion(champion, monkeypatch: pytest.MonkeyPatch):
     registry, uri, version = champion
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     yield registry, version
-    for key, value in {**FEB_TAGS, "metric.roc_auc": "0.99"}.items():  # undo tag edits
+    undo = {**FEB_TAGS, "metric.roc_auc": "0.99", "test_start": "None", "test_end": "None"}
+    for key, value in undo.items():  # undo tag edits ("None": what push writes for no value)
         registry.set_version_tag(MODEL, version, key, value)
 
 
@@ -93,6 +94,18 @@ def test_no_decay_when_the_registered_metric_holds(tmp_path: Path, use_champion)
     assert result["signals"] == {"drift": False, "prediction_drift": False, "decay": False}
     assert result["performance"]["decay"] < 0
     assert result["prediction"]["score"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_prediction_drift_is_measured_against_the_test_window(tmp_path: Path, use_champion) -> None:
+    registry, version = use_champion
+    # Out-of-sample scores: the champion's test window (here: July itself) is the baseline.
+    registry.set_version_tag(MODEL, version, "test_start", "2013-07-01T04:00:00+00:00")
+    registry.set_version_tag(MODEL, version, "test_end", "2013-08-01T03:59:00+00:00")
+    run(tmp_path, "--current-window", "2013-07-01..2013-08-01")
+    result = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert result["prediction"]["score"] == pytest.approx(0.0, abs=1e-9)
+    assert result["reference"]["n_rows"] == 500  # feature drift still vs the training window
+    assert result["drift_share"] > 0.3
 
 
 def test_no_champion_needs_a_reference_window(

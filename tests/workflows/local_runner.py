@@ -130,6 +130,11 @@ class Runner:
             if k not in dropped and not k.startswith(("MLFLOW_", "PYTEST_", "GITHUB_", "CML_"))
         }
         env["PATH"] = os.pathsep.join([str(self.tools), *path])
+        # A fresh hosted runner has no git identity: the workflow must set its own.
+        no_config = self.artifacts.parent / "empty.gitconfig"
+        no_config.touch()
+        env["GIT_CONFIG_GLOBAL"] = str(no_config)
+        env["GIT_CONFIG_NOSYSTEM"] = "1"
         env.update(
             GITHUB_ACTIONS="true",
             CI="true",

@@ -159,6 +159,7 @@ def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -
     assert comment["missing"] == [] and any(p.endswith(".png") for p in comment["published"])
     assert "# Retrain report: `flight-delay` — blessed" in report
     assert "# Retrain report" in job.summary
+    assert "`HEAD` has no metrics yet (first run)" in report  # main had no run before
     assert "| window | `2013-03-25` → `2013-04-01` |" in report
 
     from mlflow import MlflowClient

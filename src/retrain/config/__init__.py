@@ -56,21 +56,33 @@ class Params(Section):
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """Walk a pydantic model class along an error location; None when it leaves models."""
     current: Any = model
+    skip_next = False  # the previous field was dict[str, Model]: this part is a user key
     for part in loc:
-        if isinstance(part, int) or not (
-            isinstance(current, type) and issubclass(current, BaseModel)
-        ):
+        if skip_next or isinstance(part, int):
+            skip_next = False
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         field = current.model_fields.get("validate_" if part == "validate" else part)
         if field is None:
             return None
-        current = field.annotation
-        if get_origin(current) is not None:  # Optional[X] / X | None: take the model member
-            models = [
-                a for a in get_args(current) if isinstance(a, type) and issubclass(a, BaseModel)
-            ]
-            current = models[0] if models else None
+        current = _unwrap(field.annotation)
+        if get_origin(current) in (dict, list, tuple):
+            skip_next = get_origin(current) is dict
+            current = _unwrap(get_args(current)[-1])
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] / X | None / Union[...]: the model member if there is one."""
+    if get_origin(annotation) in (dict, list, tuple) or get_origin(annotation) is None:
+        return annotation
+    args = get_args(annotation)
+    models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+    if models:
+        return models[0]
+    containers = [a for a in args if get_origin(a) in (dict, list, tuple)]
+    return containers[0] if containers else annotation
 
 
 def _describe(err: dict[str, Any]) -> str:

@@ -54,7 +54,11 @@ class Window(Section):
         return to_utc(self.start), to_utc(self.end)
 
     def label(self) -> str:
-        return f"{self.start:%Y-%m-%d}..{self.end:%Y-%m-%d} ({self.timezone})"
+        def text(value: dt.datetime) -> str:
+            midnight = (value.hour, value.minute, value.second) == (0, 0, 0)
+            return f"{value:%Y-%m-%d}" if midnight else f"{value:%Y-%m-%d %H:%M}"
+
+        return f"{text(self.start)}..{text(self.end)} ({self.timezone})"
 
 
 class FeastOptions(Section):

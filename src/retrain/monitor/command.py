@@ -85,24 +85,47 @@ def parse_window(text: str, timezone: str, flag: str) -> Span:
     return span_of_window(window)
 
 
-def reference_from_tags(tags: dict[str, str], version: str) -> Span:
-    """The champion's training window: [train_start, train_end] inclusive, from its tags."""
+def span_from_tags(tags: dict[str, str], version: str, kind: str = "train") -> Span:
+    """A window recorded on a registered version: [<kind>_start, <kind>_end] inclusive."""
     import pandas as pd
 
-    missing = [k for k in ("train_start", "train_end") if not tags.get(k) or tags[k] == "None"]
+    keys = (f"{kind}_start", f"{kind}_end")
+    missing = [k for k in keys if not tags.get(k) or tags[k] == "None"]
     if missing:
         raise UserError(
             f"champion version {version} has no {'/'.join(missing)} tag(s)",
             "pass --reference-window START..END, or register models through `retrain push`",
         )
     try:
-        start = pd.Timestamp(tags["train_start"])
-        end = pd.Timestamp(tags["train_end"])
+        start, end = pd.Timestamp(tags[keys[0]]), pd.Timestamp(tags[keys[1]])
     except ValueError as exc:
-        raise UserError(f"champion version {version}: bad train_start/train_end ({exc})") from None
+        raise UserError(
+            f"champion version {version}: bad {keys[0]}/{keys[1]} tag ({exc})",
+            "re-register the model through `retrain push`",
+        ) from None
     start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
     end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
     return Span(start, end + pd.Timedelta(1, "ns"), f"{start:%Y-%m-%d}..{end:%Y-%m-%d} (UTC)")
+
+
+def reference_from_tags(tags: dict[str, str], version: str) -> Span:
+    """The champion's training window, from its `train_start`/`train_end` tags."""
+    return span_from_tags(tags, version, "train")
+
+
+def prediction_reference(
+    frame: pd.DataFrame, tags: dict[str, str], version: str | None, time_column: str
+) -> pd.DataFrame | None:
+    """Rows of the champion's test window: its scores there are out-of-sample, like the
+    current window's (scores on its own training rows are over-confident). None: no tags."""
+    if version is None:
+        return None
+    try:
+        span = span_from_tags(tags, version, "test")
+    except UserError:
+        return None
+    rows = rows_in(frame, span, time_column)
+    return rows if len(rows) else None
 
 
 def rows_in(frame: pd.DataFrame, span: Span, time_column: str) -> pd.DataFrame:
@@ -171,8 +194,12 @@ def check_windows(
     current: pd.DataFrame,
     pipeline: Any = None,
     tags: dict[str, str] | None = None,
+    scores_reference: pd.DataFrame | None = None,
 ) -> DriftReport:
-    """The core: feature drift, the champion's prediction drift and performance decay."""
+    """The core: feature drift, the champion's prediction drift and performance decay.
+
+    Prediction drift compares the champion's scores on `scores_reference` (default: the
+    reference window) with its scores on the current window."""
     from retrain.monitor.drift import (
         DriftReport,
         champion_scores,
@@ -186,7 +213,8 @@ def check_windows(
     features = feature_drift(reference, current, settings)
     prediction = perf = None
     if pipeline is not None:
-        ref_scores = champion_scores(pipeline, reference, base.task)
+        base_rows = reference if scores_reference is None else scores_reference
+        ref_scores = champion_scores(pipeline, base_rows, base.task)
         cur_scores = champion_scores(pipeline, current, base.task)
         prediction = prediction_drift(ref_scores, cur_scores, settings)
         tags = tags or {}
@@ -442,7 +470,8 @@ def cli(argv: list[str]) -> int:
         frame = extract_features(params, args.data, args.feast_dir, [reference, current])
     ref_rows = rows_in(frame, reference, base.event_time)
     cur_rows = rows_in(frame, current, base.event_time)
-    report = check_windows(params, ref_rows, cur_rows, pipeline, tags)
+    scores_ref = prediction_reference(frame, tags, version, base.event_time)
+    report = check_windows(params, ref_rows, cur_rows, pipeline, tags, scores_ref)
 
     state_path = args.state or Path(settings.state_file)
     start, end = current.dates()

@@ -66,7 +66,7 @@ class MlflowTracker:
 
         try:
             self.experiment_id = tracking.ensure_experiment(experiment, root)
-        except Exception:  # noqa: BLE001 - another worker created it between our get and create
+        except Exception:  # another worker created it between our get and our create
             time.sleep(1.0)
             self.experiment_id = tracking.ensure_experiment(experiment, root)
         self.client = MlflowClient(tracking.tracking_uri(root))

@@ -101,8 +101,8 @@ class _Scored:
     y: np.ndarray
     score: np.ndarray
     order: np.ndarray  # ascending score
-    starts: np.ndarray  # first index of each group of tied scores (in `order`)
-    y_sorted: np.ndarray
+    ends: np.ndarray  # last index (in `order`) of each group of tied scores
+    y_sorted: np.ndarray  # float32, to multiply the float32 weights without up-casting
 
 
 def _prepare(y: np.ndarray, score: np.ndarray) -> _Scored:
@@ -110,8 +110,8 @@ def _prepare(y: np.ndarray, score: np.ndarray) -> _Scored:
 
     order = np.argsort(score, kind="mergesort")
     s = score[order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    return _Scored(y, score, order, starts, y[order].astype(np.float64))
+    ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
+    return _Scored(y, score, order, ends, y[order].astype(np.float32))
 
 
 def _metric(name: str, d: _Scored, w: np.ndarray) -> np.ndarray:
@@ -121,13 +121,18 @@ def _metric(name: str, d: _Scored, w: np.ndarray) -> np.ndarray:
     total = w.sum(axis=1, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if name in ("roc_auc", "pr_auc"):
-            ws = w[:, d.order]
-            pos = np.add.reduceat(ws * d.y_sorted, d.starts, axis=1, dtype=np.float64)
-            neg = np.add.reduceat(ws, d.starts, axis=1, dtype=np.float64) - pos
-            n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+            # Per tied-score group: weighted positives and negatives, via running sums taken
+            # at the group ends (much faster than a segmented reduce along the rows).
+            ws = np.take(w, d.order, axis=1)
+            pos_through = np.cumsum(ws * d.y_sorted, axis=1, dtype=np.float64)[:, d.ends]
+            all_through = np.cumsum(ws, axis=1, dtype=np.float64)[:, d.ends]
+            neg_through = all_through - pos_through
+            pos = np.diff(pos_through, axis=1, prepend=0.0)
+            neg = np.diff(neg_through, axis=1, prepend=0.0)
+            n_pos, n_neg = pos_through[:, -1], neg_through[:, -1]
             if name == "roc_auc":
                 # P(score_pos > score_neg) + half the ties, over tied-score groups.
-                below = np.cumsum(neg, axis=1) - neg
+                below = neg_through - neg
                 value = (pos * (below + 0.5 * neg)).sum(axis=1) / (n_pos * n_neg)
                 return np.where((n_pos > 0) & (n_neg > 0), value, np.nan)
             # Average precision: thresholds from the highest score down.
