@@ -15,14 +15,19 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # registry_support.one_thread (set-up only)
 sys.path.insert(0, str(ROOT / "bench"))
 
 from harness import measure, save  # noqa: E402
@@ -96,6 +101,17 @@ def _data(tmp: Path, rows: int, real: bool) -> tuple[Path, Path, Path, str]:
     return test_path, candidate_path, champion_path, f"synthetic flights-like window, {rows} rows"
 
 
+def _params_subset(dst: Path) -> None:
+    """The repository's base/gate/export/registry sections only: other sections may be
+    mid-edit by other work and are irrelevant to these commands (validated by load_params
+    in every command run below)."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    keep = {k: raw[k] for k in ("base", "gate", "export", "registry") if k in raw}
+    dst.write_text(yaml.safe_dump(keep, sort_keys=False), encoding="utf-8")
+
+
 def _retrain(*args: str) -> list[str]:
     return [sys.executable, "-m", "retrain", *args]
 
@@ -129,6 +145,93 @@ def _push_and_promote(work: Path, env: dict[str, str], label: str) -> dict[str, 
     return out
 
 
+def setup(tmp: Path, rows: int, real: bool) -> None:
+    """Heavy set-up in its own process (the measuring parent stays small: a child's peak RSS
+    on Linux includes the RSS of the process it was forked from)."""
+    import numpy as np
+    import pandas as pd
+
+    from retrain.config import load_params
+    from retrain.logs import quiet_environment
+    from retrain.model_io import load_model, sha256_file
+    from retrain.registry import Registry
+    from retrain.stages.export import export_model
+    from retrain.stages.gate import paired_bootstrap, score
+
+    quiet_environment()
+    test, candidate, champion, source = _data(tmp, rows, real)
+    work = tmp / "work"
+    model_name = load_params(work / "params.yaml").base.model_name
+    export_model(
+        champion,
+        test,
+        work / "champion-export",
+        task="classification",
+        threshold=0.5,
+        input_example_rows=5,
+        parity_rows=50,
+    )
+    registry = Registry(f"sqlite:///{work / 'mlruns.db'}")
+    ref, _ = registry.register(
+        model_name,
+        work / "champion-export",
+        {"sha256": sha256_file(champion), "baseline_version": "none"},
+    )
+    registry.set_alias(model_name, "champion", ref.version)
+
+    # The bootstrap alone, in-process (the part that scales with rows x resamples).
+    frame = pd.read_parquet(test)
+    y = frame["label"].to_numpy().astype(float)
+    a = score(load_model(candidate), frame, "classification")
+    b = score(load_model(champion), frame, "classification")
+    started = time.perf_counter()
+    diffs = paired_bootstrap("roc_auc", y, a, b, resamples=1000, block=50, seed=42)
+    elapsed = time.perf_counter() - started
+    info = {
+        "data": source,
+        "test": str(test),
+        "candidate": str(candidate),
+        "model_name": model_name,
+        "bootstrap_roc_auc_1000_resamples_in_process_s": round(elapsed, 3),
+        "bootstrap_ci_roc_auc": [round(float(q), 5) for q in np.quantile(diffs, [0.025, 0.975])],
+    }
+    (tmp / "setup.json").write_text(json.dumps(info))
+
+
+@contextmanager
+def _server(root: Path) -> Iterator[str]:
+    """A real `mlflow server` (sqlite, local artifacts) on a free 127.0.0.1 port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root.mkdir(parents=True, exist_ok=True)
+    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
+    cmd = [mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{root / 'server.db'}"]
+    cmd += ["--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--workers", "1"]
+    with (root / "server.log").open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 600
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/health", timeout=2):
+                        break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError((root / "server.log").read_text()[-2000:]) from None
+                    time.sleep(1)
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=80_000)
@@ -138,19 +241,24 @@ def main() -> None:
         action="store_true",
         help="use build/prepared/test.parquet + build/train/model.skops",
     )
+    parser.add_argument("--setup", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.setup:
+        setup(args.setup, args.rows, args.real)
+        return
 
-    from retrain.logs import quiet_environment
-
-    quiet_environment()
+    env_quiet = {
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "PYTHONWARNINGS": "ignore",
+    }
     results: dict[str, object] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench-registry-"))
     try:
-        test, candidate, champion, source = _data(tmp, args.rows, args.real)
-        results["data"] = source
         work = tmp / "work"
         work.mkdir()
-        shutil.copyfile(ROOT / "params.yaml", work / "params.yaml")
+        _params_subset(work / "params.yaml")
         (work / "search.json").write_text(
             json.dumps(
                 {
@@ -169,33 +277,16 @@ def main() -> None:
         _git(repo, "config", "user.email", "bench@example.com")
         _git(repo, "config", "user.name", "bench")
         _git(repo, "commit", "-q", "--allow-empty", "-m", "init")
-        db = work / "mlruns.db"
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
-
-        # The champion: exported and registered in-process (set-up, not measured).
-        from retrain.config import load_params
-        from retrain.registry import Registry
-        from retrain.stages.export import export_model
-
-        model_name = load_params(work / "params.yaml").base.model_name
-        export_model(
-            champion,
-            test,
-            work / "champion-export",
-            task="classification",
-            threshold=0.5,
-            input_example_rows=5,
-            parity_rows=50,
+        env = {**os.environ, **env_quiet, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlruns.db'}"}
+        setup_cmd = [sys.executable, __file__, "--setup", str(tmp), "--rows", str(args.rows)]
+        subprocess.run(setup_cmd + (["--real"] if args.real else []), check=True, env=env)
+        info = json.loads((tmp / "setup.json").read_text())
+        test, candidate, model_name = (
+            info.pop("test"),
+            info.pop("candidate"),
+            info.pop("model_name"),
         )
-        registry = Registry(env["MLFLOW_TRACKING_URI"])
-        from retrain.model_io import sha256_file
-
-        ref, _ = registry.register(
-            model_name,
-            work / "champion-export",
-            {"sha256": sha256_file(champion), "baseline_version": "none"},
-        )
-        registry.set_alias(model_name, "champion", ref.version)
+        results.update(info)
 
         results["champion_lookup"] = measure(
             _retrain("gate", "--lookup-champion", "--out", "champion.json"), cwd=work, env=env
@@ -203,9 +294,9 @@ def main() -> None:
         gate_cmd = _retrain(
             "gate",
             "--model",
-            str(candidate),
+            candidate,
             "--test",
-            str(test),
+            test,
             "--champion",
             "champion.json",
             "--out",
@@ -215,43 +306,18 @@ def main() -> None:
         gate = json.loads((work / "gate.json").read_text())
         results["gate_verdict"] = gate["summary"]
         results["gate_rows"] = gate["test_window"]["n"]
-
-        # The bootstrap alone, in-process (the part that scales with rows x resamples).
-        import numpy as np
-        import pandas as pd
-
-        from retrain.model_io import load_model
-        from retrain.stages.gate import paired_bootstrap, score
-
-        frame = pd.read_parquet(test)
-        y = frame["label"].to_numpy().astype(float)
-        a = score(load_model(candidate), frame, "classification")
-        b = score(load_model(champion), frame, "classification")
-        started = time.perf_counter()
-        diffs = paired_bootstrap("roc_auc", y, a, b, resamples=1000, block=50, seed=42)
-        results["bootstrap_roc_auc_1000_resamples_s"] = round(time.perf_counter() - started, 3)
-        results["bootstrap_ci_roc_auc"] = [
-            round(float(q), 5) for q in np.quantile(diffs, [0.025, 0.975])
-        ]
-
-        if not gate["blessed"]:  # push only registers blessed models: bench the dry-run path
+        if not gate["blessed"]:  # push registers blessed models only
             gate["blessed"] = True
             (work / "gate.json").write_text(json.dumps(gate))
-            results["note"] = (
-                "candidate not blessed on this window; gate.json marked blessed to time push"
-            )
+            results["note"] = "candidate not blessed here; gate.json marked blessed to time push"
         results["export_whole_process"] = measure(
-            _retrain(
-                "export",
-                "--model",
-                str(candidate),
-                "--test",
-                str(test),
+            [
+                *_retrain("export", "--model", candidate, "--test", test),
                 "--search",
                 "search.json",
                 "--out",
                 "export",
-            ),
+            ],
             cwd=work,
             env=env,
         )
@@ -267,23 +333,23 @@ def main() -> None:
             [sys.executable, "-c", load], env=env, capture_output=True, text=True, check=True
         )
         results["load_model_in_process_s"] = round(float(done.stdout.strip().splitlines()[-1]), 3)
-        import_only = measure([sys.executable, "-c", "import mlflow.pyfunc"], env=env)
-        results["python_import_mlflow_only"] = import_only
+        results["baseline_python_import_mlflow"] = measure(
+            [sys.executable, "-c", "import mlflow.pyfunc"], env=env
+        )
 
         if not args.no_server:
-            from registry_support import mlflow_server_process
-
             server_work = tmp / "server-work"
             server_work.mkdir()
-            for name in ("params.yaml", "search.json", "gate.json"):
+            for name in ("params.yaml", "search.json"):
                 shutil.copyfile(work / name, server_work / name)
             shutil.copytree(work / "export", server_work / "export")
             shutil.copytree(repo, server_work / "repo")
-            with mlflow_server_process(tmp / "server") as url:
-                server_env = {**os.environ, "MLFLOW_TRACKING_URI": url}
-                # The server store has no champion: gate.json's baseline must match that.
-                gate["champion_version"] = None
-                (server_work / "gate.json").write_text(json.dumps(gate))
+            gate["champion_version"] = None  # the server's store has no champion yet
+            (server_work / "gate.json").write_text(json.dumps(gate))
+            started = time.perf_counter()
+            with _server(tmp / "server") as url:
+                results["server_start_s"] = round(time.perf_counter() - started, 1)
+                server_env = {**env, "MLFLOW_TRACKING_URI": url}
                 results.update(_push_and_promote(server_work, server_env, "server"))
                 results["load_model_server_whole_process"] = measure(
                     [sys.executable, "-c", load], env=server_env

@@ -43,7 +43,9 @@ def test_same_params_and_trial_count_give_the_same_model(
     for _ in range(2):
         result = run_search(train_frame, settings)
         model = fit_best(train_frame, settings, result)
-        runs.append((result, predict_scores(model, test_frame.drop(columns="label"), "classification")))
+        runs.append(
+            (result, predict_scores(model, test_frame.drop(columns="label"), "classification"))
+        )
     (first, pred_a), (second, pred_b) = runs
     assert [(t.family, t.params, t.fold_scores) for t in first.trials] == [
         (t.family, t.params, t.fold_scores) for t in second.trials

@@ -86,21 +86,30 @@ def test_point_metrics_match_sklearn_including_ties() -> None:
     assert reg["r2"] == pytest.approx(r2_score(yr, pr))
 
 
-def test_bootstrap_weights_equal_explicit_resamples() -> None:
+@pytest.mark.parametrize(
+    ("metric", "reference"),
+    [
+        ("roc_auc", roc_auc_score),
+        ("pr_auc", average_precision_score),
+        ("log_loss", log_loss),
+        ("brier", brier_score_loss),
+    ],
+)
+def test_bootstrap_weights_equal_explicit_resamples(metric, reference) -> None:
     """Each weighted resample equals the metric on the explicitly resampled rows."""
     rng = np.random.default_rng(5)
     y = rng.integers(0, 2, 300).astype(float)
-    a = np.round(rng.random(300) * 0.6 + 0.4 * y, 2)
+    a = np.round(rng.random(300) * 0.6 + 0.4 * y, 2)  # ties within and across classes
     b = rng.random(300)
-    diffs = paired_bootstrap("roc_auc", y, a, b, resamples=7, block=3, seed=11)
-    again = paired_bootstrap("roc_auc", y, a, b, resamples=7, block=3, seed=11)
+    diffs = paired_bootstrap(metric, y, a, b, resamples=7, block=3, seed=11)
+    again = paired_bootstrap(metric, y, a, b, resamples=7, block=3, seed=11)
     np.testing.assert_array_equal(diffs, again)  # seeded
     replay = np.random.default_rng(11)
     expected = []
     for size in (3, 3, 1):  # same draws, same block layout
         picks = replay.integers(0, 300, size=(size, 300))
-        expected += [roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]) for i in picks]
-    np.testing.assert_allclose(diffs, expected, atol=1e-12)
+        expected += [reference(y[i], a[i]) - reference(y[i], b[i]) for i in picks]
+    np.testing.assert_allclose(diffs, expected, atol=1e-9)
 
 
 # -- the rules --------------------------------------------------------------------------------

@@ -183,6 +183,7 @@ def test_regression_end_to_end_by_params_only(project: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_two_workers_share_one_sqlite_study_and_their_trials_add_up(project: Path) -> None:
     storage = f"sqlite:///{project / 'optuna.db'}"
     edit_params(

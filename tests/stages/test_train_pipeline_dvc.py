@@ -50,6 +50,9 @@ def test_dvc_repro_through_evaluate_plots_and_experiments(repo: Path) -> None:  
     run(["git", "commit", "--quiet", "-m", "pipeline ran"], repo)
     again = run(["dvc", "repro", "evaluate"], repo)
     assert "Running stage" not in again.stdout  # nothing changed, nothing re-runs
+    run(["dvc", "plots", "diff", "HEAD", "-o", "diff_html"], repo)
+    assert "ROC (test window)" in (repo / "diff_html" / "index.html").read_text()
+    assert "roc_auc" in run(["dvc", "metrics", "diff", "HEAD", "--all", "--json"], repo).stdout
 
     run(["dvc", "exp", "run", "-S", "train.budget.trials=2", "-n", "two-trials", "evaluate"], repo)
     table = run(["dvc", "exp", "show", "--json"], repo).stdout

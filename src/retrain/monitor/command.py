@@ -464,6 +464,9 @@ def cli(argv: list[str]) -> int:
     else:
         raise UserError("no reference window", "pass --reference-window START..END")
 
+    state_path = args.state or Path(settings.state_file)
+    state = read_state(state_path)  # a broken state file fails before any work
+
     if args.features:
         frame = read_features(args.features, base.event_time)
     else:
@@ -473,12 +476,11 @@ def cli(argv: list[str]) -> int:
     scores_ref = prediction_reference(frame, tags, version, base.event_time)
     report = check_windows(params, ref_rows, cur_rows, pipeline, tags, scores_ref)
 
-    state_path = args.state or Path(settings.state_file)
     start, end = current.dates()
     decision = decide(
         report,
         settings.trigger,
-        read_state(state_path),
+        state,
         model=base.model_name,
         champion_version=version,
         window={"start": start, "end": end},

@@ -250,9 +250,12 @@ def run_search(
         direction="maximize" if settings.greater_is_better else "minimize",
         load_if_exists=True,
     )
-    if settings.train.enqueue_defaults and not study.trials:
-        # Each family's own defaults first: a sane baseline per family, always measured.
-        for name, spec in candidates.items():
+    if not study.trials:
+        # Chosen families' own defaults first: a sane baseline, always measured.
+        for name in settings.train.enqueue_defaults:
+            if name not in candidates:
+                continue
+            spec = candidates[name]
             defaults = fam.default_params(name, spec, task)
             study.enqueue_trial({"family": name, **{f"{name}.{k}": v for k, v in defaults.items()}})
 

@@ -103,6 +103,12 @@ class _Scored:
     order: np.ndarray  # ascending score
     ends: np.ndarray  # last index (in `order`) of each group of tied scores
     y_sorted: np.ndarray  # float32, to multiply the float32 weights without up-casting
+    # ROC AUC as Mann-Whitney: for each positive, how many negatives score below / tie it.
+    pos: np.ndarray  # row indices of positives
+    neg_sorted: np.ndarray  # row indices of negatives, ascending score
+    below: np.ndarray  # per positive: number of negatives with a lower score
+    below_or_tied: np.ndarray  # per positive: ... lower or equal score
+    ties: bool  # any positive/negative score ties
 
 
 def _prepare(y: np.ndarray, score: np.ndarray) -> _Scored:
@@ -111,16 +117,55 @@ def _prepare(y: np.ndarray, score: np.ndarray) -> _Scored:
     order = np.argsort(score, kind="mergesort")
     s = score[order]
     ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
-    return _Scored(y, score, order, ends, y[order].astype(np.float32))
+    is_pos = y == 1
+    pos = np.flatnonzero(is_pos)
+    neg = np.flatnonzero(~is_pos)
+    neg_sorted = neg[np.argsort(score[neg], kind="mergesort")]
+    neg_scores = score[neg_sorted]
+    below = np.searchsorted(neg_scores, score[pos], side="left")
+    below_or_tied = np.searchsorted(neg_scores, score[pos], side="right")
+    return _Scored(
+        y,
+        score,
+        order,
+        ends,
+        y[order].astype(np.float32),
+        pos,
+        neg_sorted,
+        below,
+        below_or_tied,
+        bool((below_or_tied != below).any()),
+    )
+
+
+def _roc_auc(d: _Scored, w: np.ndarray) -> np.ndarray:
+    """Weighted Mann-Whitney AUC per resample: sum over positives of their weight times the
+    weight of negatives scoring below (+ half the ties), over W_pos x W_neg."""
+    import numpy as np
+
+    w_neg = np.take(w, d.neg_sorted, axis=1)
+    # cumulative negative weight with a leading 0: column k = weight of the k lowest negatives
+    cum = np.zeros((w.shape[0], len(d.neg_sorted) + 1), dtype=np.float64)
+    np.cumsum(w_neg, axis=1, dtype=np.float64, out=cum[:, 1:])
+    credit = np.take(cum, d.below, axis=1)
+    if d.ties:
+        credit += 0.5 * (np.take(cum, d.below_or_tied, axis=1) - credit)
+    w_pos = np.take(w, d.pos, axis=1)
+    n_pos, n_neg = w_pos.sum(axis=1, dtype=np.float64), cum[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.einsum("ij,ij->i", w_pos, credit) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), value, np.nan)
 
 
 def _metric(name: str, d: _Scored, w: np.ndarray) -> np.ndarray:
     """Metric `name` for each row of the weight matrix `w` (resamples x rows)."""
     import numpy as np
 
+    if name == "roc_auc":
+        return _roc_auc(d, w)
     total = w.sum(axis=1, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if name in ("roc_auc", "pr_auc"):
+        if name == "pr_auc":
             # Per tied-score group: weighted positives and negatives, via running sums taken
             # at the group ends (much faster than a segmented reduce along the rows).
             ws = np.take(w, d.order, axis=1)
@@ -129,12 +174,7 @@ def _metric(name: str, d: _Scored, w: np.ndarray) -> np.ndarray:
             neg_through = all_through - pos_through
             pos = np.diff(pos_through, axis=1, prepend=0.0)
             neg = np.diff(neg_through, axis=1, prepend=0.0)
-            n_pos, n_neg = pos_through[:, -1], neg_through[:, -1]
-            if name == "roc_auc":
-                # P(score_pos > score_neg) + half the ties, over tied-score groups.
-                below = neg_through - neg
-                value = (pos * (below + 0.5 * neg)).sum(axis=1) / (n_pos * n_neg)
-                return np.where((n_pos > 0) & (n_neg > 0), value, np.nan)
+            n_pos = pos_through[:, -1]
             # Average precision: thresholds from the highest score down.
             tp = np.cumsum(pos[:, ::-1], axis=1)
             fp = np.cumsum(neg[:, ::-1], axis=1)
