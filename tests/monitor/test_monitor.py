@@ -325,7 +325,6 @@ def test_corrupt_state_file_is_a_clear_error(
 
 
 @pytest.mark.integration
-@pytest.mark.slow
 def test_windows_read_through_the_feature_store(tmp_path: Path) -> None:
     """No --features: both windows come from the Feast store over data/ (extract's core)."""
     data = Path(__file__).resolve().parents[1] / "fixtures" / "flights"  # 2013-01-01..04
