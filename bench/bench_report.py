@@ -121,6 +121,9 @@ def bench_job(base: Path, params_text: str | None, label: str) -> dict:
     return {
         "ok": not failed,
         "failed_steps": failed,
+        "failure_tail": [
+            s.stderr.strip().splitlines()[-1:] for s in job.steps if s.outcome == "failure"
+        ],
         "blessed": job.step("Write the report").outputs.get("blessed"),
         "total_s": round(total, 1),
         "steps_s": {s.name: s.seconds for s in job.steps if s.outcome != "skipped"},

@@ -382,6 +382,7 @@ def test_cli_bad_settings_fail_before_sending(
     [
         (None, "payload file not found"),
         ("nope", "is not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
         ("[]", "must hold a JSON object"),
         (json.dumps({"event_type": "deploy", "client_payload": VALID}), "event_type"),
         (

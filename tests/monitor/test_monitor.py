@@ -64,6 +64,13 @@ def test_p_value_tests_flag_more_columns_than_effect_sizes(features: pd.DataFram
     assert n_ks > n_psi
 
 
+def test_other_timestamp_columns_are_not_monitored(features: pd.DataFrame) -> None:
+    frame = features.assign(booked_at=features["event_time"] - pd.Timedelta(days=30))
+    params = parse_params({})
+    report = command.check_windows(params, window(frame, FEB), window(frame, JUL))
+    assert "booked_at" not in {f.feature for f in report.features}
+
+
 def test_monitored_features_from_params(features: pd.DataFrame) -> None:
     params = parse_params({"monitor": {"features": ["temp", "carrier"]}})
     report = command.check_windows(params, window(features, FEB), window(features, JUL))

@@ -339,6 +339,13 @@ def test_bad_event_files(
     assert not (tmp_path / "t.json").exists()
 
 
+def test_deeply_nested_event_file_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "event.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(UserError, match="is not valid JSON"):
+        pl.read_event_file(path)
+
+
 def test_oversized_event_file_is_refused_before_parsing(tmp_path: Path) -> None:
     path = tmp_path / "event.json"
     path.write_text(" " * (pl.MAX_EVENT_FILE_BYTES + 1))
@@ -352,3 +359,22 @@ def test_no_event_path_is_a_clear_error(
     monkeypatch.delenv("GITHUB_EVENT_PATH", raising=False)
     assert main(["check-payload"]) == 2
     assert "GITHUB_EVENT_PATH" in capsys.readouterr().err
+
+
+@FUZZ
+@given(
+    event=st.dictionaries(
+        st.sampled_from(["action", "client_payload", "branch", "schedule", "inputs", "x"]),
+        json_values,
+        max_size=6,
+    ),
+    event_name=st.none() | st.sampled_from([*pl.TRIGGERING_EVENTS, "push"]) | st.text(max_size=8),
+)
+def test_fuzz_github_event_files(event: dict[str, Any], event_name: str | None) -> None:
+    try:
+        trigger = pl.check_github_event(event, event_name)
+    except UserError:
+        return
+    assert trigger["event_name"] in pl.TRIGGERING_EVENTS
+    if trigger["client_payload"] is not None:
+        really_valid(pl.parse_event(trigger["event_type"], trigger["client_payload"]))

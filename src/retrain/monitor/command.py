@@ -392,7 +392,7 @@ def read_state(path: Path) -> dict[str, Any] | None:
         return None
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UserError(
             f"monitor state {path} is not valid JSON: {exc}",
             "delete it to restart the persistence count",

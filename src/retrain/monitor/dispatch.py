@@ -206,7 +206,7 @@ def load_event_file(path: Path) -> DispatchEvent | None:
         raise UserError(f"payload file not found: {path}", "pass the monitor's drift.json")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UserError(f"{path} is not valid JSON: {exc}", "pass a JSON file") from None
     if not isinstance(data, dict):
         raise UserError(f"{path} must hold a JSON object", "pass the monitor's drift.json")

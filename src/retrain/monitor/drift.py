@@ -110,8 +110,16 @@ def monitored_columns(frame: pd.DataFrame, settings: MonitorSection) -> list[str
                 f"use columns of the features table, e.g. {', '.join(map(str, frame.columns[:8]))}",
             )
         return list(settings.features)
+    import pandas as pd
+
     excluded = set(settings.exclude)
-    return [c for c in frame.columns if c not in excluded]
+    # Timestamps are not distributions to compare (every window has its own): skipped unless
+    # listed in monitor.features.
+    return [
+        c
+        for c in frame.columns
+        if c not in excluded and not pd.api.types.is_datetime64_any_dtype(frame[c])
+    ]
 
 
 def feature_drift(

@@ -234,7 +234,7 @@ def read_event_file(path: Path) -> dict[str, Any]:
         )
     try:
         event = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UserError(f"event file {path} is not valid JSON: {exc}", "pass a JSON file") from None
     if not isinstance(event, dict):
         raise UserError(f"event file {path} must hold a JSON object", "pass a GitHub event file")

@@ -71,6 +71,21 @@ def feature_columns(pipeline: Any, frame: Any, label: str = "label") -> list[str
     return [c for c in frame.columns if c != label]
 
 
+def naive_utc(frame: Any) -> Any:
+    """Timezone-aware datetime columns as naive UTC: MLflow signatures only hold naive
+    datetimes, and the model's calendar features read naive stamps as UTC, so predictions are
+    unchanged (the export parity check proves it)."""
+    import pandas as pd
+
+    aware = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    if not aware:
+        return frame
+    frame = frame.copy()
+    for column in aware:
+        frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    return frame
+
+
 def predict_frame(pipeline: Any, frame: Any, config: dict[str, Any]) -> Any:
     """Serving output: classification → probability of the positive class and the 0/1
     decision at the tuned threshold; regression → the prediction."""
@@ -140,9 +155,10 @@ def export_model(
             "export with the test window prepared for this model (dvc repro prepare)",
         )
     config = {"task": task, "threshold": float(threshold), "features": columns, "sha256": sha256}
-    example = test[columns].head(input_example_rows)
-    parity_input = test[columns].head(parity_rows)
-    expected = predict_frame(pipeline, parity_input, config)
+    example = naive_utc(test[columns].head(input_example_rows))
+    # Expected output from the original (tz-aware) rows, served output from naive UTC rows.
+    expected = predict_frame(pipeline, test[columns].head(parity_rows), config)
+    parity_input = naive_utc(test[columns].head(parity_rows))
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
