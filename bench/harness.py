@@ -17,9 +17,13 @@ from typing import Any
 RESULTS = Path(__file__).with_name("results")
 
 
-def measure(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+def measure(
+    cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -42,7 +46,11 @@ def repeat(cmd: list[str], n: int, **kwargs: Any) -> dict[str, Any]:
 
 def save(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    payload = {"machine": f"{os.cpu_count()} cores", "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **payload}
+    payload = {
+        "machine": f"{os.cpu_count()} cores",
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        **payload,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

@@ -31,7 +31,9 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.integration
-def test_fresh_clone_rebuilds_data_and_dvc_status_is_clean(project_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fresh_clone_rebuilds_data_and_dvc_status_is_clean(
+    project_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A clone has data.dvc but neither data/ nor a DVC cache.
     repo = tmp_path / "clone"
     repo.mkdir()
@@ -46,7 +48,9 @@ def test_fresh_clone_rebuilds_data_and_dvc_status_is_clean(project_root: Path, t
 
 
 @pytest.mark.integration
-def test_mismatch_with_data_dvc_is_an_error_and_data_dvc_untouched(project_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mismatch_with_data_dvc_is_an_error_and_data_dvc_untouched(
+    project_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = tmp_path / "clone"
     repo.mkdir()
     _run(["git", "init", "-q"], repo)

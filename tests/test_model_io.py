@@ -18,8 +18,12 @@ def _pipeline() -> tuple[Pipeline, pd.DataFrame]:
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.random(200), "c": rng.choice(["x", "y"], 200)})
     y = (X["a"] > 0.5).astype(int)
-    pre = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["c"])], remainder="passthrough")
-    model = Pipeline([("pre", pre), ("model", HistGradientBoostingClassifier(max_iter=5, random_state=0))])
+    pre = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore"), ["c"])], remainder="passthrough"
+    )
+    model = Pipeline(
+        [("pre", pre), ("model", HistGradientBoostingClassifier(max_iter=5, random_state=0))]
+    )
     return model.fit(X, y), X
 
 
@@ -49,7 +53,9 @@ def test_type_outside_allow_list_refused(tmp_path: Path, monkeypatch: pytest.Mon
         load_model(path)
 
 
-def test_save_refuses_unlisted_types_and_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_save_refuses_unlisted_types_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model, _ = _pipeline()
     monkeypatch.setattr("retrain.model_io.trusted_types", lambda: [])
     with pytest.raises(UserError, match="not in the allow-list"):

@@ -61,7 +61,7 @@ def test_store_lives_in_its_work_dir_and_never_writes_data(
     store = FlightFeatureStore(tmp_path / "feast")
     store.build(flights_dir, flights, PUBLISH_LAG_HOURS, DELAYED_ABOVE)
     assert (tmp_path / "feast" / "registry.db").is_file()
-    assert len(list((tmp_path / "feast" / "sources").glob("*.parquet"))) == 5
+    assert len(list((tmp_path / "feast" / "sources").glob("*.parquet"))) == 6
     assert tree_digest(flights_dir) == before
     views = {view.name for view in store.store.list_feature_views()}
     assert views == {
@@ -70,6 +70,7 @@ def test_store_lives_in_its_work_dir_and_never_writes_data(
         "carrier_history",
         "origin_history",
         "route_history",
+        "origin_recent",
     }
     entities = {entity.name for entity in store.store.list_entities()}
     assert {"origin", "tailnum", "carrier", "route"} <= entities

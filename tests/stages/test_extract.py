@@ -32,7 +32,11 @@ def window(start: str, end: str, timezone: str = NY) -> dict[str, str]:
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     tmp = tmp_path_factory.mktemp("extract")
     params = write_params(
-        tmp / "params.yaml", extract={"window": window("2013-01-01", "2013-01-04")}
+        tmp / "params.yaml",
+        extract={
+            "window": window("2013-01-01", "2013-01-04"),
+            "feast": {"recent_horizon_hours": 3},
+        },
     )
     out = tmp / "out" / "features.parquet"
     argv = ["--data", str(FLIGHTS), "--out", str(out), "--params", str(params)]
@@ -70,6 +74,29 @@ def test_feast_output_rows_are_the_window_and_event_time_is_scheduled_departure(
     )
     assert (got["dep_hour"] == expected.loc[got.index, "hour"]).all()
     assert got["arr_delay"].equals(expected.loc[got.index, "arr_delay"].astype(float))
+
+
+def test_same_day_congestion_uses_the_params_horizon(extracted: pd.DataFrame) -> None:
+    """extract.feast.recent_horizon_hours (3 in this fixture's params) reaches the view."""
+    from retrain.featurestore.sources import RECENT_COLUMNS
+
+    assert extract.RECENT_COLUMNS == RECENT_COLUMNS
+    raw = pd.read_csv(FLIGHTS / "flights.csv.zip")
+    scheduled = pd.to_datetime(raw["time_hour"], utc=True) + pd.to_timedelta(raw["minute"], "m")
+    departed_at = scheduled + pd.to_timedelta(raw["dep_delay"], "m")  # NaT when cancelled
+    busy = extracted[extracted["origin_recent_departures"] > 0].iloc[::40]
+    assert len(busy) > 10
+    for flight in busy.itertuples():
+        end = (flight.event_time - pd.Timedelta(hours=3)).floor("h")
+        inside = (
+            (raw["origin"] == flight.origin)
+            & (departed_at >= end - pd.Timedelta(hours=3))
+            & (departed_at < end)
+        )
+        assert flight.origin_recent_departures == inside.sum()
+        assert flight.origin_recent_dep_delay_mean == pytest.approx(
+            raw.loc[inside, "dep_delay"].mean()
+        )
 
 
 def test_window_filter_uses_the_windows_clock() -> None:
@@ -250,6 +277,7 @@ def test_table_rows_outside_the_window(tmp_path: Path) -> None:
         ({"window": window("2013-01-01", "2013-02-01", "New York")}, "unknown time zone"),
         ({"window": {"start": "2013-01-01"}}, "'extract.window.end'"),
         ({"feast": {"history_publish_lag_hours": -1}}, "history_publish_lag_hours"),
+        ({"feast": {"recent_horizon_hours": 0}}, "recent_horizon_hours"),
         ({"feast": {"workdir": "x"}}, "unknown key 'workdir' in section 'extract.feast'"),
     ],
 )

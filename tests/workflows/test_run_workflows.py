@@ -140,7 +140,7 @@ def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -
     log = git("log", "--format=%s", "-1", branch, cwd=origin)
     assert log == f"retrain: {MODEL} v1 [skip ci]"
     committed = json.loads(git("show", f"{branch}:registry.json", cwd=origin))
-    assert committed["version"] == 1 and committed["blessed"] is True
+    assert str(committed["version"]) == "1" and committed["blessed"] is True
     params = yaml.safe_load(git("show", f"{branch}:params.yaml", cwd=origin))
     window = event["client_payload"]["window"]
     assert str(params["prepare"]["test_window"]["start"]) == window["start"]
@@ -165,7 +165,7 @@ def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
-    assert client.get_model_version_by_alias(MODEL, "challenger").version == "1"
+    assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "1"
 
     # --- review + merge: registry.json changes on main -> promote ---------------------------
     merge_dir = tmp_path / "merge"
@@ -182,10 +182,10 @@ def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -
     promote = make_runner(workdir, merged, "push", push_event, secrets, promote_dir)
     job = promote.run_job(load_workflow("promote.yml"), "promote")
     assert not job.failed, describe(job)
-    assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
     assert "Promotion of registry.json" in job.summary and "exit code: 0" in job.summary
 
     # re-running the promotion is a no-op
     again = promote.run_job(load_workflow("promote.yml"), "promote")
     assert not again.failed, describe(again)
-    assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"

@@ -70,8 +70,14 @@ class FeastOptions(Section):
     # estimated 239 flights (0.07%, heavy delays) were still in the air, at 6 h 82, at 8 h 29;
     # and no departure is scheduled before 05:00, so 5 h costs no flight a day of freshness.
     history_publish_lag_hours: int = Field(5, ge=0, le=48)
-    # A past flight counts as delayed in the history rates when arr_delay > this (minutes).
+    # A past flight counts as delayed in the history rates when arr_delay > this (minutes),
+    # and a departed one in the same-day congestion stats when dep_delay > this.
     delayed_above_minutes: float = 15.0
+    # Same-day congestion (view `origin_recent`) is predicted this many hours before the
+    # scheduled departure: a flight sees only departures that happened at least this long
+    # before it. At least 1 h, because a flight may leave early (2013: up to 43 min) and must
+    # never see its own departure.
+    recent_horizon_hours: int = Field(2, ge=1, le=24)
 
 
 class TableOptions(Section):

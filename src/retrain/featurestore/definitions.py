@@ -12,7 +12,7 @@ from pathlib import Path
 from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, String
 
-from retrain.featurestore.sources import WEATHER_COLUMNS
+from retrain.featurestore.sources import RECENT_COLUMNS, WEATHER_COLUMNS
 
 PROJECT = "retrain_flights"
 
@@ -37,6 +37,15 @@ WEATHER_TTL = timedelta(hours=3)
 # Planes are static attributes without a timestamp: they are stamped 1970-01-01 (before any
 # flight) and never expire. In Feast a TTL of 0 means "lives forever", the longest TTL there is.
 PLANES_TTL = timedelta(0)
+# Same-day congestion at the origin: departures that actually left in the last few hours,
+# published `extract.feast.recent_horizon_hours` after the window ends (sources.recent_departures).
+RECENT_WINDOW_HOURS = 3
+# The source has a row for every origin and hour (zero departures included), so the latest row
+# at a flight's departure is under 1 h old. The TTL only bites where rows are missing (before
+# the data starts, after it ends, a gap in a user's data): there an older row would describe a
+# window that closed hours ago, e.g. carry a busy evening's delays over a quiet night into the
+# morning, so past one window length (3 h) the features are unknown (NaN) instead.
+RECENT_TTL = timedelta(hours=RECENT_WINDOW_HOURS)
 
 PLANE_FEATURES = {
     "plane_year": Float64,
@@ -75,6 +84,13 @@ def feature_views(work_dir: Path) -> list[FeatureView]:
             ttl=PLANES_TTL,
             schema=[Field(name=n, dtype=t) for n, t in PLANE_FEATURES.items()],
             source=source("plane", "registered_at"),
+        ),
+        FeatureView(
+            name="origin_recent",
+            entities=[origin],
+            ttl=RECENT_TTL,
+            schema=[Field(name=column, dtype=Float64) for column in RECENT_COLUMNS],
+            source=source("origin_recent", "available_at"),
         ),
     ]
     for name, entity, _days, rate, count in HISTORY_VIEWS:

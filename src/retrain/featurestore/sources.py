@@ -178,3 +178,85 @@ def daily_history(
     ).dt.tz_convert("UTC")
     columns = [key, "published_at", rate_name] + ([count_name] if count_name else [])
     return out[columns]
+
+
+RECENT_COLUMNS = (
+    "origin_recent_dep_delay_mean",
+    "origin_recent_delayed_share",
+    "origin_recent_departures",
+)
+
+
+def actual_departures(flights: pd.DataFrame) -> pd.DataFrame:
+    """The flights that left, with `departed_at`: scheduled departure (UTC) + dep_delay.
+
+    Adding the delay to the UTC instant (not to the local wall clock) keeps it right across
+    the DST changes. Cancelled flights have no dep_time/dep_delay and never departed.
+    """
+    import pandas as pd
+
+    left = flights["dep_delay"].notna() & flights["dep_time"].notna()
+    rows = flights.loc[left]
+    return pd.DataFrame(
+        {
+            "origin": rows["origin"].astype(str),
+            "departed_at": rows["event_time"] + pd.to_timedelta(rows["dep_delay"], unit="m"),
+            "dep_delay": rows["dep_delay"].astype("float64"),
+        }
+    )
+
+
+def recent_departures(
+    flights: pd.DataFrame,
+    window_hours: int,
+    horizon_hours: int,
+    delayed_above_minutes: float,
+) -> pd.DataFrame:
+    """One row per (origin, UTC hour h): the departures that actually left the origin in the
+    `window_hours` hours ending at the end of h, i.e. in [h+1-window_hours, h+1).
+
+    Columns `RECENT_COLUMNS` (mean dep_delay, share with dep_delay > delayed_above_minutes,
+    count; mean and share NaN when nothing left) and `available_at` = end of h plus
+    `horizon_hours`. A flight scheduled at t is joined to the latest row with
+    available_at <= t, so it only sees departures before t - horizon_hours: never its own
+    (it leaves at most ~45 min early) nor any that happened closer to its departure.
+    Every origin gets a row for every hour (zeros when nothing left), so a quiet night shows
+    as "no departures", never as the last busy hour's stats.
+    """
+    import pandas as pd
+
+    departed = actual_departures(flights)
+    columns = ["origin", "available_at", *RECENT_COLUMNS]
+    if departed.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
+            {"origin": object, "available_at": "datetime64[ns, UTC]"}
+        )
+    frame = pd.DataFrame(
+        {
+            "origin": departed["origin"],
+            "hour": departed["departed_at"].dt.floor("h"),
+            "delay_sum": departed["dep_delay"],
+            "delayed": (departed["dep_delay"] > delayed_above_minutes).astype("float64"),
+            "departures": 1.0,
+        }
+    )
+    per_hour = frame.groupby(["origin", "hour"])[["delay_sum", "delayed", "departures"]].sum()
+    # Complete hourly calendar per origin, up to the first hour after the last departure has
+    # left the window, so the rolling window counts hours, not rows, and ends empty.
+    hours = pd.date_range(
+        frame["hour"].min(), frame["hour"].max() + pd.Timedelta(hours=window_hours), freq="h"
+    )
+    grid = pd.MultiIndex.from_product(
+        [per_hour.index.get_level_values(0).unique(), hours], names=["origin", "hour"]
+    )
+    per_hour = per_hour.reindex(grid, fill_value=0.0)
+    rolling = per_hour.groupby(level=0).transform(
+        lambda col: col.rolling(window_hours, min_periods=1).sum()
+    )
+    out = rolling.reset_index()
+    left = out["departures"] > 0
+    out["origin_recent_dep_delay_mean"] = (out["delay_sum"] / out["departures"]).where(left)
+    out["origin_recent_delayed_share"] = (out["delayed"] / out["departures"]).where(left)
+    out["origin_recent_departures"] = out["departures"]
+    out["available_at"] = out["hour"] + pd.Timedelta(hours=1 + horizon_hours)
+    return out[columns]

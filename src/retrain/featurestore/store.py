@@ -90,13 +90,26 @@ class FlightFeatureStore:
         flights: pd.DataFrame,
         publish_lag_hours: int,
         delayed_above_minutes: float,
+        recent_horizon_hours: int | None = None,
     ) -> None:
-        """Write the parquet sources from data/ and register entities and views (`apply`)."""
+        """Write the parquet sources from data/ and register entities and views (`apply`).
+
+        `recent_horizon_hours` None = the params default (callers predating it pass none).
+        """
+        from retrain.config.extract import FeastOptions
         from retrain.featurestore import definitions, sources
 
+        if recent_horizon_hours is None:
+            recent_horizon_hours = FeastOptions().recent_horizon_hours
         frames = {
             "origin_weather": sources.weather_source(data_dir),
             "plane": sources.planes_source(data_dir),
+            "origin_recent": sources.recent_departures(
+                flights,
+                window_hours=definitions.RECENT_WINDOW_HOURS,
+                horizon_hours=recent_horizon_hours,
+                delayed_above_minutes=delayed_above_minutes,
+            ),
         }
         history_input = flights.assign(route=route_of(flights))
         for name, entity, days, rate, count in definitions.HISTORY_VIEWS:

@@ -183,6 +183,8 @@ def extract_features(
         window,
         feast.history_publish_lag_hours,
         feast.delayed_above_minutes,
+        # must match training's features exactly, so it comes from the same params key
+        feast.recent_horizon_hours,
     )
     frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
     return frame

@@ -209,8 +209,19 @@ def _storage(url: str | None) -> Any:
         return None
     if url.startswith("sqlite"):
         # Several workers write one sqlite file: wait for its lock instead of failing.
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return url
+        kwargs: dict[str, Any] = {"engine_kwargs": {"connect_args": {"timeout": 60}}}
+    else:
+        kwargs = {}
+    # Workers starting at the same instant race to create the schema; the loser sees the
+    # winner's rows (IntegrityError) and simply connects again to the now-created schema.
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as exc:
+            if "IntegrityError" not in type(exc).__name__ or attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def run_search(

@@ -1,8 +1,9 @@
 """`retrain extract`: one features table for the window in params.
 
 Source `feast` (default): the entity frame is every flight scheduled inside
-`extract.window`; Feast's point-in-time join adds origin weather, plane attributes and
-history rates that only describe days before the flight's own. Source `table`: the user's
+`extract.window`; Feast's point-in-time join adds origin weather, plane attributes,
+history rates that only describe days before the flight's own, and same-day congestion from
+departures at least `extract.feast.recent_horizon_hours` before the flight. Source `table`: the user's
 parquet/CSV file, filtered to the window when it has `base.event_time`.
 """
 
@@ -54,6 +55,13 @@ HISTORY_COLUMNS = (
     "route_delay_rate_28d",
     "route_flights_28d",
 )
+# Same-day congestion at the origin (Feast view `origin_recent`): departures that left at
+# least extract.feast.recent_horizon_hours before the flight's scheduled departure.
+RECENT_COLUMNS = (
+    "origin_recent_dep_delay_mean",
+    "origin_recent_delayed_share",
+    "origin_recent_departures",
+)
 OUTCOME_COLUMNS = ("arr_delay", "dep_delay", "dep_time", "arr_time", "air_time")
 # The exact column order of features.parquet for source `feast` (docs/contracts.md).
 FEATURE_COLUMNS = (
@@ -62,6 +70,7 @@ FEATURE_COLUMNS = (
     *WEATHER_COLUMNS,
     *PLANE_COLUMNS,
     *HISTORY_COLUMNS,
+    *RECENT_COLUMNS,
     *OUTCOME_COLUMNS,
 )
 STRING_COLUMNS = ("carrier", "origin", "dest", "tailnum", "manufacturer", "engine")
@@ -108,6 +117,7 @@ def feast_features(
     window: Window,
     publish_lag_hours: int,
     delayed_above_minutes: float,
+    recent_horizon_hours: int | None = None,
 ) -> tuple[pd.DataFrame, float]:
     """features.parquet content for source `feast`, and the point-in-time join's seconds."""
     from retrain.featurestore.sources import read_flights
@@ -125,17 +135,27 @@ def feast_features(
     store = FlightFeatureStore(work_dir)
     # History aggregates come from every flight in data/ (days before the window included);
     # the point-in-time join decides what each flight may see.
-    store.build(data_dir, flights, publish_lag_hours, delayed_above_minutes)
+    store.build(data_dir, flights, publish_lag_hours, delayed_above_minutes, recent_horizon_hours)
     entities = request[["flight_id", "origin", "tailnum", "carrier"]].assign(
         route=route_of(request), event_timestamp=request["event_time"]
     )
     started = time.perf_counter()
     joined = store.historical_features(entities)
     join_seconds = time.perf_counter() - started
-    features = joined[["flight_id", *WEATHER_COLUMNS, *PLANE_COLUMNS, *HISTORY_COLUMNS]]
+    features = joined[
+        ["flight_id", *WEATHER_COLUMNS, *PLANE_COLUMNS, *HISTORY_COLUMNS, *RECENT_COLUMNS]
+    ]
     out = request.merge(features, on="flight_id", how="left", validate="one_to_one")
     out = out.sort_values("flight_id", kind="stable").reset_index(drop=True)
-    for column in (*WEATHER_COLUMNS, *HISTORY_COLUMNS, "plane_year", "seats", "engines"):
+    numeric = (
+        *WEATHER_COLUMNS,
+        *HISTORY_COLUMNS,
+        *RECENT_COLUMNS,
+        "plane_year",
+        "seats",
+        "engines",
+    )
+    for column in numeric:
         out[column] = out[column].astype("float64")
     for column in ("manufacturer", "engine"):
         out[column] = _as_object_strings(out[column])
@@ -272,6 +292,7 @@ def cli(argv: list[str]) -> int:
             options.window,
             options.feast.history_publish_lag_hours,
             options.feast.delayed_above_minutes,
+            options.feast.recent_horizon_hours,
         )
         how = f"Feast point-in-time join {join_seconds:.1f} s"
     else:
