@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,18 @@ def registry_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = fresh_store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+@pytest.fixture(autouse=True)
+def _forget_mlflow_process_uri() -> Iterator[None]:
+    """mlflow.set_tracking_uri() is process-wide and outranks MLFLOW_TRACKING_URI: a test that
+    configured it must not point the next test's client at its (deleted) store."""
+    yield
+    import sys
+
+    if "mlflow" in sys.modules:
+        import mlflow.tracking._model_registry.utils as registry_utils
+        import mlflow.tracking._tracking_service.utils as tracking_utils
+
+        tracking_utils._tracking_uri = None
+        registry_utils._registry_uri = None

@@ -106,10 +106,16 @@ def export(pipeline, workdir: Path, name: str = "cand") -> tuple[Path, str]:
 _SESSION_DIR: list[Path] = []
 
 
-@functools.cache
 def exported_model(kind: str = "hgb", seed: int = 0) -> tuple[Path, str]:
     """A real export of fit_pipeline(kind, seed=seed), made once per session (read-only:
     tests that tamper with it work on a copy)."""
+    # One cache key per (kind, seed) however it is called: exported_model("hgb") and
+    # exported_model("hgb", 0) must not export twice into the same directory.
+    return _exported_model(kind, seed)
+
+
+@functools.cache
+def _exported_model(kind: str, seed: int) -> tuple[Path, str]:
     import atexit
     import tempfile
 

@@ -22,11 +22,12 @@ def tracking_uri(root: Path | None = None) -> str:
 
 
 def artifact_location(root: Path | None = None) -> str | None:
-    """Artifact root for new experiments; None lets a tracking server decide."""
-    if os.environ.get("MLFLOW_TRACKING_URI", "").startswith(("http://", "https://", "databricks")):
+    """Artifact root for new experiments: next to the sqlite file; None lets a server (or any
+    other backend) decide."""
+    uri = tracking_uri(root)
+    if not uri.startswith("sqlite:///"):
         return None
-    root = (root or Path.cwd()).resolve()
-    return (root / DEFAULT_ARTIFACTS).as_uri()
+    return (Path(uri[len("sqlite:///") :]).parent / DEFAULT_ARTIFACTS).as_uri()
 
 
 def configure(root: Path | None = None) -> str:
