@@ -55,11 +55,19 @@ def registry_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture(autouse=True)
 def _forget_mlflow_process_uri() -> Iterator[None]:
-    """mlflow.set_tracking_uri() is process-wide and outranks MLFLOW_TRACKING_URI: a test that
-    configured it must not point the next test's client at its (deleted) store."""
-    yield
+    """mlflow.set_tracking_uri()/set_registry_uri() are process-wide, outrank the environment
+    and also write MLFLOW_REGISTRY_URI into os.environ: a test that configured them must not
+    point the next test's client at its (deleted) store."""
+    import os
     import sys
 
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     if "mlflow" in sys.modules:
         import mlflow.tracking._model_registry.utils as registry_utils
         import mlflow.tracking._tracking_service.utils as tracking_utils

@@ -9,6 +9,7 @@ import warnings
 # Telemetry off before any of these libraries is imported (private by default).
 QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_LOGGING_LEVEL": "ERROR",  # mlflow re-configures its logger on import
     "DO_NOT_TRACK": "1",
     "GX_ANALYTICS_ENABLED": "false",
     "FEAST_USAGE": "False",
