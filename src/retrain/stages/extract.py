@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrain.errors import UserError
+from retrain.featurestore.sources import WEATHER_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,17 +37,6 @@ FLIGHT_COLUMNS = (
     "dep_hour",
     "arr_hour",
     "distance",
-)
-WEATHER_COLUMNS = (
-    "temp",
-    "dewp",
-    "humid",
-    "wind_dir",
-    "wind_speed",
-    "wind_gust",
-    "precip",
-    "pressure",
-    "visib",
 )
 PLANE_COLUMNS = ("plane_year", "seats", "engines", "manufacturer", "engine")
 HISTORY_COLUMNS = (
