@@ -91,13 +91,12 @@ def _describe(err: dict[str, Any]) -> str:
     section = ".".join(str(p) for p in loc[:-1]) or "(top level)"
     if err["type"] == "extra_forbidden":
         parent = _model_at(Params, loc[:-1])
-        allowed = ", ".join(f for f in (parent.model_fields if parent else {})) or "?"
-        allowed = allowed.replace("validate_", "validate")
         names = [
             f.replace("validate_", "validate") for f in (parent.model_fields if parent else {})
         ]
         close = difflib.get_close_matches(str(loc[-1]), names, n=1)
         guess = f" (did you mean '{close[0]}'?)" if close else ""
+        allowed = ", ".join(names) or "?"
         return f"unknown key '{loc[-1]}' in section '{section}'{guess}; allowed keys: {allowed}"
     return f"'{dotted}': {err['msg']} (got {err.get('input')!r})"
 
