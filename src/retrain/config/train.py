@@ -92,6 +92,16 @@ class Pruning(Section):
     startup_trials: int = Field(4, ge=0)
 
 
+class EnsembleSelection(Section):
+    # Greedy selection (retrain.search.ensemble) over the top `pool` complete trials: a trial
+    # joins the equal-weight soft vote while it raises the CV score by at least `min_gain`.
+    # The model is the best single trial when no partner helps (or enabled: false).
+    enabled: bool = True
+    max_members: int = Field(3, ge=2)
+    pool: int = Field(10, ge=2)
+    min_gain: float = Field(0.0005, ge=0)
+
+
 class PrimaryMetric(Section):
     classification: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
     regression: Literal["rmse", "mae", "r2"] = "rmse"
@@ -131,6 +141,7 @@ class TrainSection(Section):
     budget: Budget = Budget()
     cv: CrossValidation = CrossValidation()
     pruning: Pruning = Pruning()
+    ensemble: EnsembleSelection = EnsembleSelection()
     families: dict[FamilyName, FamilySpec] = Field(default_factory=_default_families)
     # Random trials before TPE models the space.
     startup_trials: int = Field(6, ge=0)

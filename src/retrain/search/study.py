@@ -29,6 +29,7 @@ from retrain.config.train import FamilySpec, ParamSpec, TrainSection
 from retrain.errors import UserError
 from retrain.search import families as fam
 from retrain.search.cv import Fold, time_folds
+from retrain.search.ensemble import Ensemble, select_ensemble, voting_model
 from retrain.search.metrics import GREATER_IS_BETTER, best_f1_threshold, score
 from retrain.search.tracker import NullTracker, Tracker
 
@@ -98,6 +99,15 @@ class SearchResult:
     stopped_by: str  # trials | seconds
     folds: list[str] = field(default_factory=list)  # validation period of each fold
     columns: fam.FeatureColumns | None = None
+    ensemble: Ensemble | None = None  # set when a soft vote beat the best trial on CV
+
+    def trial(self, number: int) -> TrialRecord:
+        return next(t for t in self.trials if t.number == number)
+
+    @property
+    def cv_score(self) -> float | None:
+        """CV score of the model fit_best returns (the ensemble's, if there is one)."""
+        return self.ensemble.cv_score if self.ensemble else self.best.cv_score
 
     @property
     def n_pruned(self) -> int:
@@ -218,7 +228,9 @@ def _storage(url: str | None) -> Any:
         try:
             return optuna.storages.RDBStorage(url, **kwargs)
         except Exception as exc:
-            if "IntegrityError" not in type(exc).__name__ or attempt == 4:
+            # The race shows as a duplicate row or as "table ... already exists".
+            racing = "IntegrityError" in type(exc).__name__ or "already exists" in str(exc)
+            if not racing or attempt == 4:
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
@@ -273,6 +285,8 @@ def run_search(
     started = time.monotonic()
     deadline = started + budget.seconds
     local: list[int] = []
+    # Out-of-fold predictions of this process's complete trials, for ensemble selection.
+    oof: dict[int, list[np.ndarray]] = {}
 
     def objective(trial: Any) -> float:
         family = trial.suggest_categorical("family", list(candidates))
@@ -313,6 +327,7 @@ def run_search(
             trial.set_user_attr(
                 "threshold", best_f1_threshold(np.concatenate(oof_true), np.concatenate(oof_score))
             )
+        oof[trial.number] = oof_score
         return float(np.mean(scores))
 
     def on_trial_end(study: Any, frozen: Any) -> None:
@@ -339,6 +354,21 @@ def run_search(
             "no search trial completed", "raise train.budget.seconds or train.budget.trials"
         )
     best = _record(study.best_trial)
+    ensemble = None
+    if settings.train.ensemble.enabled:
+        sign = 1.0 if settings.greater_is_better else -1.0
+        ranked = [t.number for t in sorted(complete, key=lambda t: -sign * float(t.cv_score))]  # type: ignore[arg-type]
+        options = settings.train.ensemble
+        ensemble = select_ensemble(
+            oof,
+            [y[fold.valid_rows] for fold in folds],
+            ranked,
+            metric=metric,
+            task=task,
+            max_members=options.max_members,
+            pool=options.pool,
+            min_gain=options.min_gain,
+        )
     return SearchResult(
         primary_metric=metric,
         greater_is_better=settings.greater_is_better,
@@ -350,6 +380,7 @@ def run_search(
         stopped_by="trials" if len(local) >= budget.trials else "seconds",
         folds=[f.valid_period for f in folds],
         columns=columns,
+        ensemble=ensemble,
     )
 
 
@@ -369,18 +400,28 @@ def _stop(trial: Any, scores: list[float], fit_time: float, reason: str) -> None
 
 
 def fit_best(train_df: Any, settings: SearchSettings, result: SearchResult) -> Any:
-    """Refit the best configuration on the whole train window (no row cap)."""
-    spec = settings.train.families[result.best.family]
+    """Refit the best configuration (or the selected ensemble) on the whole train window."""
     columns = result.columns or columns_for(train_df, settings)
-    model = fam.build_pipeline(
-        result.best.family,
-        {**spec.fixed, **result.best.params},
-        task=settings.task,
-        columns=columns,
-        seed=settings.seed,
-        timezone=settings.train.timezone,
-        n_jobs=settings.train.n_jobs,
-    )
+
+    def pipeline(record: TrialRecord) -> Any:
+        spec = settings.train.families[record.family]
+        return fam.build_pipeline(
+            record.family,
+            {**spec.fixed, **record.params},
+            task=settings.task,
+            columns=columns,
+            seed=settings.seed,
+            timezone=settings.train.timezone,
+            n_jobs=settings.train.n_jobs,
+        )
+
+    if result.ensemble:
+        members = [result.trial(n) for n in result.ensemble.members]
+        model = voting_model(
+            [(f"trial_{t.number}_{t.family}", pipeline(t)) for t in members], settings.task
+        )
+    else:
+        model = pipeline(result.best)
     X, y = split_xy(train_df, settings)
     from threadpoolctl import threadpool_limits
 

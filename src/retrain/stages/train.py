@@ -127,6 +127,7 @@ def train(
     refit_s = time.monotonic() - refit_started
     train_start, train_end = _time_bounds(frame, settings.event_time)
     best = result.best
+    ensemble = result.ensemble
     search = {
         "schema": SCHEMA,
         "task": settings.task,
@@ -135,10 +136,28 @@ def train(
         "best_family": best.family,
         "best_params": best.params,
         "best_trial": best.number,
-        "cv_score": best.cv_score,
-        "cv_fold_scores": best.fold_scores,
+        # The model written is the ensemble when one was selected; cv_* and threshold are its.
+        "model": "ensemble" if ensemble else "single",
+        "ensemble": (
+            {
+                "members": [
+                    {
+                        "trial": t.number,
+                        "family": t.family,
+                        "params": t.params,
+                        "cv_score": t.cv_score,
+                    }
+                    for t in (result.trial(n) for n in ensemble.members)
+                ],
+                "best_single_cv_score": best.cv_score,
+            }
+            if ensemble
+            else None
+        ),
+        "cv_score": result.cv_score,
+        "cv_fold_scores": ensemble.fold_scores if ensemble else best.fold_scores,
         "cv_folds": result.folds,
-        "threshold": best.threshold,
+        "threshold": ensemble.threshold if ensemble else best.threshold,
         "n_trials": len(result.trials),
         "n_pruned": result.n_pruned,
         "n_trials_this_worker": len(result.local_trials),
@@ -250,7 +269,12 @@ def cli(argv: list[str]) -> int:
         raise
     tracker.finish(
         params={f"best.{k}": v for k, v in search["best_params"].items()}
-        | {"best.family": search["best_family"]},
+        | {"best.family": search["best_family"], "model": search["model"]}
+        | (
+            {"ensemble.members": ",".join(f"{m['trial']}:{m['family']}" for m in members)}
+            if (members := (search["ensemble"] or {}).get("members"))
+            else {}
+        ),
         metrics={
             f"cv_{search['primary_metric']}": search["cv_score"],
             **({"threshold": search["threshold"]} if search["threshold"] is not None else {}),
@@ -269,8 +293,10 @@ def cli(argv: list[str]) -> int:
         artifacts={"leaderboard.json": outcome.leaderboard, "search.json": search},
     )
     log.info(
-        "best %s: cv %s %.4f (%d trials, %d pruned, stopped by %s) in %.1fs search + %.1fs refit",
-        search["best_family"],
+        "model %s: cv %s %.4f (%d trials, %d pruned, stopped by %s) in %.1fs search + %.1fs refit",
+        "+".join(m["family"] for m in search["ensemble"]["members"])
+        if search["ensemble"]
+        else search["best_family"],
         search["primary_metric"],
         search["cv_score"],
         search["n_trials"],
