@@ -74,3 +74,13 @@ def _forget_mlflow_process_uri() -> Iterator[None]:
 
         tracking_utils._tracking_uri = None
         registry_utils._registry_uri = None
+
+
+@pytest.fixture
+def single_thread() -> Iterator[None]:
+    """One OpenMP/BLAS thread: on a busy 2-core box default threads spin-wait, so a 0.1 s fit
+    can take 10 s. Modules that fit models opt in with `pytestmark`."""
+    from registry_support import one_thread
+
+    with one_thread():
+        yield

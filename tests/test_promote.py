@@ -16,7 +16,6 @@ from registry_support import (
     exported_model,
     fit_pipeline,
     free_port,
-    one_thread,
     register,
 )
 from retrain.cli import main
@@ -24,11 +23,8 @@ from retrain.errors import UserError
 from retrain.promote import PromotionRefused, parse_record, promote
 from retrain.registry import Registry
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+# Fits here are tiny; default OpenMP threads spin on a busy 2-core box (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture

@@ -13,16 +13,12 @@ from registry_support import (
     exported_model,
     fit_pipeline,
     free_port,
-    one_thread,
 )
 from retrain.errors import ServiceUnavailable, UserError
 from retrain.registry import ModelRef, Registry
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+# Fits here are tiny; default OpenMP threads spin on a busy 2-core box (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Same-day congestion (view `origin_recent`): values against plain pandas, and no leakage of
-departures closer than the horizon to a flight's scheduled departure."""
+"""Same-day congestion (views `origin_recent`, `dest_recent`, `carrier_origin_recent`): values
+against plain pandas, and no leakage of departures closer than the horizon to a flight's
+scheduled departure."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from retrain.featurestore.store import FlightFeatureStore, route_of
 from .conftest import DELAYED_ABOVE, PUBLISH_LAG_HOURS
 
 RECENT = list(sources.RECENT_COLUMNS)
+ALL_RECENT = [column for view in sources.RECENT_VIEWS for column in view.columns]
+TAIL = list(sources.TAIL_SOURCE_COLUMNS)
 WINDOW = pd.Timedelta(hours=definitions.RECENT_WINDOW_HOURS)
 
 
@@ -23,19 +26,21 @@ def join_recent(
 ) -> pd.DataFrame:
     store = FlightFeatureStore(work_dir)
     store.build(data_dir, flights, PUBLISH_LAG_HOURS, DELAYED_ABOVE, horizon_hours)
-    entities = flights[["flight_id", "origin", "carrier"]].assign(
+    entities = flights[["flight_id", "origin", "carrier", "dest"]].assign(
         route=route_of(flights),
         event_timestamp=flights["event_time"],
         tailnum=flights["tailnum"].astype(object).where(flights["tailnum"].notna(), None),
     )
     joined = store.historical_features(entities)
-    return joined.sort_values("flight_id").set_index("flight_id")[RECENT]
+    return joined.sort_values("flight_id").set_index("flight_id")[[*ALL_RECENT, *TAIL]]
 
 
-def expected_recent(raw: pd.DataFrame, horizon_hours: int) -> pd.DataFrame:
-    """From the raw CSV, flight by flight: departures from the same origin whose actual time
-    (UTC scheduled hour + minute + dep_delay) lies in the window hours before the whole hour
-    at or before (scheduled departure - horizon)."""
+def expected_recent(
+    raw: pd.DataFrame, horizon_hours: int, view: sources.RecentView = sources.ORIGIN_RECENT
+) -> pd.DataFrame:
+    """From the raw CSV, flight by flight: departures with the same key (origin, dest, ...)
+    whose actual time (UTC scheduled hour + minute + dep_delay) lies in the window hours before
+    the whole hour at or before (scheduled departure - horizon)."""
     scheduled = pd.to_datetime(raw["time_hour"], utc=True) + pd.to_timedelta(raw["minute"], "m")
     left = raw["dep_time"].notna() & raw["dep_delay"].notna()
     departed_at = (scheduled + pd.to_timedelta(raw["dep_delay"], "m"))[left]
@@ -43,20 +48,18 @@ def expected_recent(raw: pd.DataFrame, horizon_hours: int) -> pd.DataFrame:
     rows = []
     for i in raw.index:
         cutoff = (scheduled[i] - pd.Timedelta(hours=horizon_hours)).floor("h")
-        if cutoff <= first_hour:  # no published row yet
-            rows.append((np.nan, np.nan, np.nan))
-            continue
-        inside = (
-            (raw.loc[departed_at.index, "origin"] == raw.at[i, "origin"])
-            & (departed_at >= cutoff - WINDOW)
-            & (departed_at < cutoff)
-        )
+        stats = dict.fromkeys(sources.RECENT_STATS, np.nan)
+        same_key = raw.loc[departed_at.index, list(view.keys)].eq(raw.loc[i, list(view.keys)])
+        inside = same_key.all(axis=1) & (departed_at >= cutoff - WINDOW) & (departed_at < cutoff)
         delays = raw.loc[inside[inside].index, "dep_delay"]
-        if delays.empty:
-            rows.append((np.nan, np.nan, 0.0))
-        else:
-            rows.append((delays.mean(), (delays > DELAYED_ABOVE).mean(), float(len(delays))))
-    return pd.DataFrame(rows, columns=RECENT, index=pd.Index(range(len(raw)), name="flight_id"))
+        if cutoff > first_hour:  # else no row published yet: all unknown
+            stats["departures"] = float(len(delays))
+            if len(delays):
+                stats["dep_delay_mean"] = delays.mean()
+                stats["delayed_share"] = (delays > DELAYED_ABOVE).mean()
+        rows.append([stats[stat] for stat in view.stats])
+    index = pd.Index(range(len(raw)), name="flight_id")
+    return pd.DataFrame(rows, columns=list(view.columns), index=index)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,8 @@ def test_values_match_an_independent_pandas_calculation(
     joined: pd.DataFrame, raw: pd.DataFrame
 ) -> None:
     expected = expected_recent(raw, horizon_hours=2)
-    pd.testing.assert_frame_equal(joined, expected.loc[joined.index], check_index_type=False)
+    got = joined[RECENT]
+    pd.testing.assert_frame_equal(got, expected.loc[got.index], check_index_type=False)
     # the fixture exercises every case: busy hours, empty early mornings, the data's first hours
     assert (joined["origin_recent_departures"] > 20).any()
     assert ((joined["origin_recent_departures"] == 0) & joined[RECENT[0]].isna()).any()
@@ -88,12 +92,31 @@ def test_values_match_an_independent_pandas_calculation(
     assert 0 < joined["origin_recent_delayed_share"].mean() < 1
 
 
+@pytest.mark.parametrize("view", [sources.DEST_RECENT, sources.CARRIER_ORIGIN_RECENT])
+def test_other_keys_match_an_independent_pandas_calculation(
+    joined: pd.DataFrame, raw: pd.DataFrame, view: sources.RecentView
+) -> None:
+    expected = expected_recent(raw, horizon_hours=2, view=view)
+    got = joined[list(view.columns)]
+    pd.testing.assert_frame_equal(got, expected.loc[got.index], check_index_type=False)
+    mean, count = view.columns[0], view.columns[-1]
+    assert (got[count] > 3).any() and ((got[count] == 0) & got[mean].isna()).any()
+    known = got[count].notna()
+    assert known.mean() > 0.9
+    if "origin" in view.keys:  # a narrower key sees at most the whole origin's departures
+        whole_origin = joined.loc[known, "origin_recent_departures"]
+        assert (got.loc[known, count] <= whole_origin).all()
+        assert (got.loc[known, count] < whole_origin).mean() > 0.5
+
+
 def test_the_horizon_is_a_parameter(
     tmp_path: Path, flights_dir: Path, flights: pd.DataFrame, raw: pd.DataFrame
 ) -> None:
     got = join_recent(tmp_path / "feast", flights_dir, flights, 4)
-    expected = expected_recent(raw, horizon_hours=4)
-    pd.testing.assert_frame_equal(got, expected.loc[got.index], check_index_type=False)
+    for view in sources.RECENT_VIEWS:
+        expected = expected_recent(raw, horizon_hours=4, view=view)
+        columns = list(view.columns)
+        pd.testing.assert_frame_equal(got[columns], expected.loc[got.index], check_index_type=False)
 
 
 def test_departures_closer_than_the_horizon_never_change_a_flights_features(
@@ -107,7 +130,8 @@ def test_departures_closer_than_the_horizon_never_change_a_flights_features(
     candidates = flights[(flights["day"] == 3) & (local.dt.hour == 13) & (local.dt.minute > 0)]
     target = candidates.iloc[0]
     departed_at = flights["event_time"] + pd.to_timedelta(flights["dep_delay"], "m")
-    late = departed_at >= target["event_time"] - horizon  # NaN (cancelled) compares False
+    # departed_at == t - horizon is still visible (the join takes rows at or before t)
+    late = departed_at > target["event_time"] - horizon  # NaN (cancelled) compares False
     assert late.sum() > 100
     altered = flights.copy()
     altered.loc[late, "dep_delay"] += 300.0  # they leave later still: never into view
@@ -116,10 +140,13 @@ def test_departures_closer_than_the_horizon_never_change_a_flights_features(
     not_later = flights.loc[flights["event_time"] <= target["event_time"], "flight_id"]
     assert target["flight_id"] in set(not_later)
     pd.testing.assert_frame_equal(got.loc[not_later], joined.loc[not_later])
-    # The test can fail: the altered departures do reach flights scheduled later on.
+    # The test can fail: the altered departures do reach flights scheduled later on, in
+    # every view (origin, dest, carrier at origin, the aircraft's previous departure).
     later = flights.loc[flights["event_time"] > target["event_time"], "flight_id"]
-    moved = got.loc[later, RECENT[0]].ne(joined.loc[later, RECENT[0]])
-    assert moved.sum() > 100
+    for column in [view.columns[0] for view in sources.RECENT_VIEWS] + [TAIL[0]]:
+        before, after = joined.loc[later, column], got.loc[later, column]
+        moved = before.ne(after) & ~(before.isna() & after.isna())
+        assert moved.sum() > 20, column
 
 
 def test_actual_departure_is_counted_in_utc_across_dst_and_cancellations_are_ignored() -> None:

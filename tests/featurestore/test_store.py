@@ -19,7 +19,7 @@ HISTORY = ["carrier_delay_rate_7d", "origin_delay_rate_1d", "route_delay_rate_28
 
 
 def entity_frame(flights: pd.DataFrame) -> pd.DataFrame:
-    return flights[["flight_id", "origin", "tailnum", "carrier"]].assign(
+    return flights[["flight_id", "origin", "tailnum", "carrier", "dest"]].assign(
         route=route_of(flights),
         event_timestamp=flights["event_time"],
         tailnum=flights["tailnum"].astype(object).where(flights["tailnum"].notna(), None),
@@ -61,7 +61,7 @@ def test_store_lives_in_its_work_dir_and_never_writes_data(
     store = FlightFeatureStore(tmp_path / "feast")
     store.build(flights_dir, flights, PUBLISH_LAG_HOURS, DELAYED_ABOVE)
     assert (tmp_path / "feast" / "registry.db").is_file()
-    assert len(list((tmp_path / "feast" / "sources").glob("*.parquet"))) == 6
+    assert len(list((tmp_path / "feast" / "sources").glob("*.parquet"))) == 9
     assert tree_digest(flights_dir) == before
     views = {view.name for view in store.store.list_feature_views()}
     assert views == {
@@ -71,9 +71,12 @@ def test_store_lives_in_its_work_dir_and_never_writes_data(
         "origin_history",
         "route_history",
         "origin_recent",
+        "dest_recent",
+        "carrier_origin_recent",
+        "tail_recent",
     }
     entities = {entity.name for entity in store.store.list_entities()}
-    assert {"origin", "tailnum", "carrier", "route"} <= entities
+    assert {"origin", "tailnum", "carrier", "route", "dest"} <= entities
     config = store.store.config
     assert config.offline_store.type == "duckdb"
     assert config.online_store.type == "sqlite"
@@ -242,6 +245,7 @@ def test_missing_source_is_a_user_error(tmp_path: Path) -> None:
             "tailnum": ["N1"],
             "carrier": ["UA"],
             "route": ["EWR-IAH"],
+            "dest": ["IAH"],
         }
     )
     with pytest.raises(UserError, match="run `retrain extract`"):

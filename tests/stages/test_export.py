@@ -7,15 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from registry_support import FEATURES, MODEL, TEST, fit_pipeline, one_thread, save, write_search
+from registry_support import FEATURES, MODEL, TEST, fit_pipeline, save, write_search
 from retrain.cli import main
 from retrain.errors import UserError
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+# Fits here are tiny; default OpenMP threads spin on a busy 2-core box (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

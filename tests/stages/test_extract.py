@@ -77,10 +77,16 @@ def test_feast_output_rows_are_the_window_and_event_time_is_scheduled_departure(
 
 
 def test_same_day_congestion_uses_the_params_horizon(extracted: pd.DataFrame) -> None:
-    """extract.feast.recent_horizon_hours (3 in this fixture's params) reaches the view."""
-    from retrain.featurestore.sources import RECENT_COLUMNS
-
-    assert extract.RECENT_COLUMNS == RECENT_COLUMNS
+    """extract.feast.recent_horizon_hours (3 in this fixture's params) reaches the views."""
+    assert extract.RECENT_COLUMNS == (
+        "origin_recent_dep_delay_mean",
+        "origin_recent_delayed_share",
+        "origin_recent_departures",
+        "dest_recent_dep_delay_mean",
+        "dest_recent_departures",
+        "carrier_origin_recent_dep_delay_mean",
+        "carrier_origin_recent_departures",
+    )
     raw = pd.read_csv(FLIGHTS / "flights.csv.zip")
     scheduled = pd.to_datetime(raw["time_hour"], utc=True) + pd.to_timedelta(raw["minute"], "m")
     departed_at = scheduled + pd.to_timedelta(raw["dep_delay"], "m")  # NaT when cancelled
@@ -88,15 +94,46 @@ def test_same_day_congestion_uses_the_params_horizon(extracted: pd.DataFrame) ->
     assert len(busy) > 10
     for flight in busy.itertuples():
         end = (flight.event_time - pd.Timedelta(hours=3)).floor("h")
-        inside = (
-            (raw["origin"] == flight.origin)
-            & (departed_at >= end - pd.Timedelta(hours=3))
-            & (departed_at < end)
+        in_window = (departed_at >= end - pd.Timedelta(hours=3)) & (departed_at < end)
+        for prefix, same in (
+            ("origin_recent", raw["origin"] == flight.origin),
+            ("dest_recent", raw["dest"] == flight.dest),
+            (
+                "carrier_origin_recent",
+                (raw["carrier"] == flight.carrier) & (raw["origin"] == flight.origin),
+            ),
+        ):
+            inside = same & in_window
+            assert getattr(flight, f"{prefix}_departures") == inside.sum(), prefix
+            assert getattr(flight, f"{prefix}_dep_delay_mean") == pytest.approx(
+                raw.loc[inside, "dep_delay"].mean(), nan_ok=True
+            ), prefix
+
+
+def test_previous_departure_of_the_aircraft_and_its_hours_ago(extracted: pd.DataFrame) -> None:
+    """tail_prev_hours_ago is a real departure of the same aircraft, at least the params
+    horizon (3 h here) and at most TTL + horizon before the flight, with its dep_delay."""
+    raw = pd.read_csv(FLIGHTS / "flights.csv.zip")
+    scheduled = pd.to_datetime(raw["time_hour"], utc=True) + pd.to_timedelta(raw["minute"], "m")
+    departed_at = scheduled + pd.to_timedelta(raw["dep_delay"], "m")
+    known = extracted.dropna(subset=["tail_prev_hours_ago"])
+    assert 0.2 < len(known) / len(extracted) < 0.8
+    assert extracted["tail_prev_dep_delay"].isna().equals(extracted["tail_prev_hours_ago"].isna())
+    assert known["tail_prev_hours_ago"].between(3, 24 + 3).all()
+    for flight in known.iloc[::10].itertuples():
+        previous = flight.event_time - pd.Timedelta(hours=flight.tail_prev_hours_ago)
+        same = (raw["tailnum"] == flight.tailnum) & (
+            (departed_at - previous).abs() < pd.Timedelta(seconds=1)
         )
-        assert flight.origin_recent_departures == inside.sum()
-        assert flight.origin_recent_dep_delay_mean == pytest.approx(
-            raw.loc[inside, "dep_delay"].mean()
+        assert same.sum() == 1
+        assert raw.loc[same, "dep_delay"].item() == flight.tail_prev_dep_delay
+        # and no departure of the aircraft between that one and the horizon
+        between = (
+            (raw["tailnum"] == flight.tailnum)
+            & (departed_at > previous)
+            & (departed_at <= flight.event_time - pd.Timedelta(hours=3))
         )
+        assert not between.any()
 
 
 def test_window_filter_uses_the_windows_clock() -> None:

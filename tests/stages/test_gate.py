@@ -20,7 +20,6 @@ from registry_support import (
     TEST,
     exported_model,
     fit_pipeline,
-    one_thread,
     register,
     save,
 )
@@ -30,11 +29,8 @@ from retrain.errors import UserError
 from retrain.stages import gate as gate_stage
 from retrain.stages.gate import compute_metrics, evaluate_gate, paired_bootstrap
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+# Fits here are tiny; default OpenMP threads spin on a busy 2-core box (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from registry_support import (
     exported_model,
     fit_pipeline,
     free_port,
-    one_thread,
     write_search,
 )
 from retrain.cli import main
@@ -38,10 +37,8 @@ CONTRACT_TAGS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
+# Fits here are tiny; default OpenMP threads spin on a busy 2-core box (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ log = logging.getLogger("retrain.export")
 ENTRY_POINT = '''"""MLflow pyfunc entry point written by `retrain export` (models from code, no pickle)."""
 
 import mlflow.pyfunc
+import pandas as pd
 from mlflow.models import set_model
 
 
@@ -42,7 +43,9 @@ class SkopsPipelineModel(mlflow.pyfunc.PythonModel):
         self.pipeline = load_context_pipeline(context.artifacts)
         self.config = dict(context.model_config or {})
 
-    def predict(self, context, model_input, params=None):
+    # A DataFrame hint: MLflow then validates against the logged signature (and stops warning
+    # that the hint is missing); it infers no schema from it.
+    def predict(self, context, model_input: pd.DataFrame, params=None):
         from retrain.stages.export import predict_frame
 
         return predict_frame(self.pipeline, model_input, self.config)
