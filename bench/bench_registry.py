@@ -296,7 +296,7 @@ def run_suite(args: argparse.Namespace, bytecode: bool) -> dict[str, object]:
         if bytecode:  # compile what the measured commands import (set-up did most of it)
             subprocess.run([sys.executable, "-c", WARM_IMPORTS], check=True, env=env)
             subprocess.run(
-                _retrain("gate", "--lookup-champion", "--out", "warm.json"),
+                _retrain("gate", "--lookup-champion", "--out", "warm"),
                 check=True,
                 env=env,
                 cwd=work,
@@ -311,7 +311,7 @@ def run_suite(args: argparse.Namespace, bytecode: bool) -> dict[str, object]:
         results.update(info)
 
         results["champion_lookup"] = measure(
-            _retrain("gate", "--lookup-champion", "--out", "champion.json"), cwd=work, env=env
+            _retrain("gate", "--lookup-champion", "--out", "champion"), cwd=work, env=env
         )
         gate_cmd = _retrain(
             "gate",
@@ -320,7 +320,7 @@ def run_suite(args: argparse.Namespace, bytecode: bool) -> dict[str, object]:
             "--test",
             test,
             "--champion",
-            "champion.json",
+            "champion",
             "--out",
             "gate.json",
         )

@@ -26,6 +26,7 @@ from registry_support import (
 from retrain.config import parse_params
 from retrain.config.gate import GateSection
 from retrain.errors import UserError
+from retrain.model_io import sha256_file
 from retrain.stages import gate as gate_stage
 from retrain.stages.gate import compute_metrics, evaluate_gate, paired_bootstrap
 
@@ -268,11 +269,11 @@ def test_cli_lookup_then_gate_against_registered_champion(
     from retrain.registry import Registry
 
     params = _params(tmp_path)
-    champion_json = tmp_path / "champion.json"
-    assert (
-        main(["gate", "--lookup-champion", "--out", str(champion_json), "--params", str(params)])
-        == 0
-    )
+    champion_dir = tmp_path / "champion"
+    champion_json = champion_dir / "champion.json"
+    lookup = ["gate", "--lookup-champion", "--out", str(champion_dir), "--params", str(params)]
+    assert main(lookup) == 0
+    assert sorted(p.name for p in champion_dir.iterdir()) == ["champion.json"]
     assert json.loads(champion_json.read_text()) == {
         "schema": 1,
         "model": MODEL,
@@ -283,16 +284,18 @@ def test_cli_lookup_then_gate_against_registered_champion(
     export_dir, sha = exported_model("hgb")
     ref = register(registry, export_dir, sha)
     registry.set_alias(MODEL, "champion", ref.version)
-    assert (
-        main(["gate", "--lookup-champion", "--out", str(champion_json), "--params", str(params)])
-        == 0
-    )
+    assert main(lookup) == 0
     assert json.loads(champion_json.read_text())["version"] == ref.version
+    # The champion's artifact sits beside its identity, verified; a second look-up keeps it.
+    artifact = champion_dir / "model.skops"
+    assert sha256_file(artifact) == sha
+    stamp = artifact.stat().st_mtime_ns
+    assert main(lookup) == 0 and artifact.stat().st_mtime_ns == stamp
 
     worse = tmp_path / "worse.skops"
     worse_sha = save(shuffled, worse)
     out = tmp_path / "metrics" / "gate.json"
-    args = ["--test", str(TEST), "--champion", str(champion_json), "--out", str(out)]
+    args = ["--test", str(TEST), "--champion", str(champion_dir), "--out", str(out)]
     assert main(["gate", "--model", str(worse), *args, "--params", str(params)]) == 0
     result = json.loads(out.read_text())
     assert result["blessed"] is False and result["champion_version"] == ref.version
@@ -308,6 +311,18 @@ def test_cli_lookup_then_gate_against_registered_champion(
         result["champion"]["roc_auc"]
     )
 
+    # A champion artifact changed after the look-up is refused, and nothing is written.
+    out.unlink()
+    artifact.write_bytes(artifact.read_bytes() + b"tampered")
+    assert main(["gate", "--model", str(better), *args, "--params", str(params)]) == 2
+    assert not out.exists()
+    # With the alias gone, the look-up removes the old artifact: the gate sees no champion.
+    registry.delete_alias(MODEL, "champion")
+    assert main(lookup) == 0
+    assert sorted(p.name for p in champion_dir.iterdir()) == ["champion.json"]
+    assert main(["gate", "--model", str(better), *args, "--params", str(params)]) == 0
+    assert json.loads(out.read_text())["first_model"] is True
+
 
 def test_cli_bad_inputs(tmp_path: Path, good, capsys) -> None:
     from retrain.cli import main
@@ -315,8 +330,11 @@ def test_cli_bad_inputs(tmp_path: Path, good, capsys) -> None:
     params = _params(tmp_path)
     model = tmp_path / "m.skops"
     save(good, model)
-    champion = tmp_path / "champion.json"
-    champion.write_text(json.dumps({"schema": 1, "model": MODEL, "version": None, "sha256": None}))
+    champion = tmp_path / "champion"
+    champion.mkdir()
+    (champion / "champion.json").write_text(
+        json.dumps({"schema": 1, "model": MODEL, "version": None, "sha256": None})
+    )
     out = tmp_path / "gate.json"
 
     def run(*extra: str, test: Path = TEST, champ: Path = champion, m: Path = model) -> int:
@@ -347,13 +365,24 @@ def test_cli_bad_inputs(tmp_path: Path, good, capsys) -> None:
     pd.read_parquet(TEST).drop(columns=["label"]).to_parquet(unlabeled)
     assert run(test=unlabeled) == 2
     assert "has no 'label' column" in capsys.readouterr().err
-    bad_json = tmp_path / "bad.json"
-    bad_json.write_text("{not json")
-    assert run(champ=bad_json) == 2
-    other = tmp_path / "other.json"
-    other.write_text(json.dumps({"schema": 1, "model": "other", "version": None, "sha256": None}))
-    assert run(champ=other) == 2
+
+    def champion_dir(name: str, info: str | None) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        if info is not None:
+            (path / "champion.json").write_text(info)
+        return path
+
+    assert run(champ=champion_dir("bad", "{not json")) == 2
+    other = {"schema": 1, "model": "other", "version": None, "sha256": None}
+    assert run(champ=champion_dir("other", json.dumps(other))) == 2
     assert "re-run the champion stage" in capsys.readouterr().err
+    assert run(champ=champion_dir("empty", None)) == 2  # no champion.json
+    lost = {"schema": 1, "model": MODEL, "version": "3", "sha256": "ab" * 32}
+    assert run(champ=champion_dir("lost", json.dumps(lost))) == 2  # champion without artifact
+    assert "has no verified artifact" in capsys.readouterr().err
+    assert run(champ=champion / "champion.json") == 2  # the old file argument
+    assert "not the champion stage's directory" in capsys.readouterr().err
     assert run(m=tmp_path / "absent.skops") == 2
     assert not out.exists()  # no failed run wrote anything
     assert run() == 0 and json.loads(out.read_text())["first_model"] is True
@@ -367,14 +396,15 @@ def test_lookup_champion_unreachable_registry_exits_3(
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    out = tmp_path / "champion.json"
-    out.write_text("previous")
+    out = tmp_path / "champion"
+    out.mkdir()
+    (out / "champion.json").write_text("previous")
     code = main(
         ["gate", "--lookup-champion", "--out", str(out), "--params", str(_params(tmp_path))]
     )
     assert code == 3
     assert "unreachable" in capsys.readouterr().err
-    assert out.read_text() == "previous"
+    assert (out / "champion.json").read_text() == "previous"
 
 
 def test_gate_module_keeps_heavy_imports_lazy() -> None:

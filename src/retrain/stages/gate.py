@@ -1,10 +1,12 @@
 """Stage `gate` (and `champion`): may the candidate replace the registry's champion?
 
-Two commands share this module because they share the registry look-up:
+Two commands share this module because they share the champion's files:
 
-* `retrain gate --lookup-champion --out build/champion.json` (DVC stage `champion`, always runs):
-  writes the champion's identity only, so the gate re-runs exactly when the champion moved.
-* `retrain gate --model … --test … --champion build/champion.json --out metrics/gate.json`:
+* `retrain gate --lookup-champion --out build/champion` (DVC stage `champion`, always runs):
+  writes the champion's identity (`champion.json`) and its sha256-verified artifact
+  (`model.skops`, downloaded only when it changed), so the gate re-runs exactly when the
+  champion moved.
+* `retrain gate --model … --test … --champion build/champion --out metrics/gate.json`:
   scores candidate and champion on the same pinned test window and applies the rules in
   `params.yaml` `gate:` — value thresholds, change thresholds with an allowed regression, a
   paired bootstrap non-inferiority test, per-slice no-regression, the first-model rule and
@@ -571,38 +573,66 @@ def window_of(test: pd.DataFrame, event_time: str | None) -> dict[str, Any]:
 
 
 # -- champion look-up --------------------------------------------------------------------------
+# The registry is read by the champion stage only: the gate itself is local computation on
+# files DVC tracks, so it needs no registry credentials and no `import mlflow` (seconds).
+
+CHAMPION_INFO = "champion.json"
+CHAMPION_MODEL = "model.skops"
+_RERUN_CHAMPION = "re-run the champion stage (dvc repro champion)"
 
 
-def lookup_champion(model: str, tracking_uri: str | None = None) -> dict[str, Any]:
+def lookup_champion(model: str, out_dir: Path, tracking_uri: str | None = None) -> dict[str, Any]:
+    """Write the champion's identity and artifact into `out_dir`; return the identity.
+
+    The artifact is downloaded (and verified against the registry's sha256 tag) only when the
+    file there is not already that champion's, so an unchanged champion costs one query.
+    On any failure the directory keeps its previous contents.
+    """
+    from retrain.model_io import sha256_file
     from retrain.registry import Registry
 
-    ref = Registry(tracking_uri).champion(model)
-    return {
+    registry = Registry(tracking_uri)
+    ref = registry.champion(model)
+    info = {
         "schema": SCHEMA,
         "model": model,
         "version": None if ref is None else ref.version,
         "sha256": None if ref is None else ref.sha256,
     }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / CHAMPION_MODEL
+    if ref is not None and not (target.is_file() and sha256_file(target) == ref.sha256):
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".download-") as tmp:
+            os.replace(registry.download_skops(ref, Path(tmp)), target)
+    elif ref is None:
+        target.unlink(missing_ok=True)
+    write_json_atomic(out_dir / CHAMPION_INFO, info)
+    return info
 
 
-def _load_champion(info: dict[str, Any], model: str) -> tuple[Any | None, str | None]:
+def read_champion(champion_dir: Path, model: str) -> tuple[Any | None, str | None, str | None]:
+    """(pipeline, version, sha256) of the champion the champion stage wrote; Nones if none."""
+    if not champion_dir.is_dir():
+        raise UserError(
+            f"--champion {champion_dir} is not the champion stage's directory", _RERUN_CHAMPION
+        )
+    info = read_json(champion_dir / CHAMPION_INFO, "champion file", _RERUN_CHAMPION)
     if info.get("model") != model:
         raise UserError(
             f"champion file names model {info.get('model')!r}, params say {model!r}",
-            "re-run the champion stage (dvc repro champion)",
+            _RERUN_CHAMPION,
         )
     if info.get("version") is None:
-        return None, None
-    from retrain.registry import Registry
+        return None, None, None
+    from retrain.model_io import load_model
 
-    registry = Registry()
-    ref = registry.version(model, info["version"])
-    if ref.sha256 != info.get("sha256"):
+    path = champion_dir / CHAMPION_MODEL
+    if not path.is_file() or not isinstance(info.get("sha256"), str):
         raise UserError(
-            f"champion v{ref.version}'s sha256 in the registry differs from build/champion.json",
-            "re-run the champion stage (dvc repro champion)",
+            f"champion v{info['version']} has no verified artifact in {champion_dir}",
+            _RERUN_CHAMPION,
         )
-    return registry.load_pipeline(ref), ref.version
+    return load_model(path, expected_sha256=info["sha256"]), str(info["version"]), info["sha256"]
 
 
 def cli(argv: list[str]) -> int:
@@ -617,8 +647,10 @@ def cli(argv: list[str]) -> int:
     )
     parser.add_argument("--model", type=Path, help="candidate: build/train/model.skops")
     parser.add_argument("--test", type=Path, help="build/prepared/test.parquet")
-    parser.add_argument("--champion", type=Path, help="build/champion.json")
-    parser.add_argument("--out", type=Path, required=True, help="output JSON")
+    parser.add_argument("--champion", type=Path, help="build/champion (the champion stage's dir)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="gate.json (or with --lookup-champion: a dir)"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     logs.setup()
@@ -626,8 +658,7 @@ def cli(argv: list[str]) -> int:
     model_name = params.base.model_name
 
     if args.lookup_champion:
-        info = lookup_champion(model_name)
-        write_json_atomic(args.out, info)
+        info = lookup_champion(model_name, args.out)
         log.info(
             "champion of %s: %s", model_name, f"v{info['version']}" if info["version"] else "none"
         )
@@ -641,13 +672,10 @@ def cli(argv: list[str]) -> int:
         )
     from retrain.model_io import load_model, sha256_file
 
-    champion_info = read_json(
-        args.champion, "champion file", "run the champion stage (dvc repro champion)"
-    )
+    champion, champion_version, champion_sha256 = read_champion(args.champion, model_name)
     test = read_test_window(args.test)
     sha256 = sha256_file(args.model) if args.model.is_file() else None
     candidate = load_model(args.model, expected_sha256=sha256)
-    champion, champion_version = _load_champion(champion_info, model_name)
     result = evaluate_gate(
         params.gate,
         params.base.task,
@@ -659,7 +687,7 @@ def cli(argv: list[str]) -> int:
     )
     result["model"] = model_name
     result["candidate_sha256"] = sha256
-    result["champion_sha256"] = champion_info.get("sha256")
+    result["champion_sha256"] = champion_sha256
     result["test_window"] = window_of(test, params.base.event_time)
     write_json_atomic(args.out, result)
     log.info("%s", result["summary"])
