@@ -127,6 +127,53 @@ def test_promote_by_merge_and_rollback_by_revert(repo: Path, registry_store: str
     assert merge1 != merge2
 
 
+def test_reverting_the_first_models_pr_withdraws_it(
+    repo: Path, registry_store: str, exports
+) -> None:
+    registry = Registry(registry_store)
+    v1 = register(registry, *exports[0])
+    merge1 = merge_pr(repo, "retrain-1", record(v1, None))
+    assert run_promote(repo) == 0 and registry.champion(MODEL).version == v1.version
+
+    # Before the first model main had no registry.json, so the revert deletes it.
+    git(repo, "revert", "--no-edit", "-m", "1", merge1)
+    assert not (repo / "registry.json").exists()
+    assert run_promote(repo) == 0
+    assert registry.champion(MODEL) is None
+    assert registry.alias(MODEL, "previous").version == v1.version
+    assert "rolled_back" in registry.version(MODEL, v1.version).tags
+    last = registry.audit(MODEL)[-1]
+    assert (last["from"], last["to"], last["kind"]) == (v1.version, None, "rolled_back")
+    assert run_promote(repo) == 0 and len(registry.audit(MODEL)) == 2  # no-op again
+    # The old merge cannot bring it back silently.
+    assert run_promote(repo, merge1) == 2 and registry.champion(MODEL) is None
+
+
+def test_deleting_registry_json_of_a_later_model_or_under_another_champion_is_refused(
+    repo: Path, registry_store: str, exports, capsys
+) -> None:
+    registry = Registry(registry_store)
+    v1 = register(registry, *exports[0])
+    v2 = register(registry, *exports[1], baseline=v1.version)
+    merge1 = merge_pr(repo, "retrain-1", record(v1, None))
+    assert run_promote(repo) == 0
+    registry.set_alias(MODEL, "champion", v2.version)  # moved by hand meanwhile
+    git(repo, "revert", "--no-edit", "-m", "1", merge1)
+    assert run_promote(repo) == 2
+    assert "champion is now v" in capsys.readouterr().err
+    assert registry.champion(MODEL).version == v2.version  # nothing moved
+
+    # A registry.json naming a model with a baseline, then deleted: no safe meaning.
+    (repo / "registry.json").write_text(json.dumps(record(v2, v1.version)))
+    git(repo, "add", "registry.json")
+    git(repo, "commit", "-q", "-m", "v2")
+    git(repo, "rm", "-q", "registry.json")
+    git(repo, "commit", "-q", "-m", "delete")
+    assert run_promote(repo) == 2
+    assert "revert the retrain PR instead" in capsys.readouterr().err
+    assert registry.champion(MODEL).version == v2.version
+
+
 def test_cas_refuses_when_the_champion_moved(
     repo: Path, registry_store: str, exports, capsys
 ) -> None:

@@ -13,6 +13,10 @@ Compare-and-set, so a stale PR can never overwrite a newer decision:
    champion is the model the reverted PR introduced. Then champion goes back to it, and the
    reverted version is tagged `rolled_back` so re-running the old merge's promotion cannot
    silently bring it back (that needs --force --reason).
+4. Withdrawal (a `git revert` of the FIRST model's merge): registry.json did not exist before,
+   so the revert deletes it. The ref's parent still holds the record; if it named a first model
+   (no baseline) that is the current champion, the champion alias is removed (no champion
+   again), the version tagged `rolled_back`, and `previous` points at it.
 
 Then `previous` → the old champion, `champion` → the target, `challenger` cleared if it pointed
 at the target, and an audit record (who, commit, from, to, kind, reason, forced) appended as a
@@ -78,12 +82,44 @@ def read_record_at(repo: Path, ref: str, path: str) -> tuple[dict[str, Any], str
     commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
     listed = _git(repo, "ls-tree", "--name-only", commit, "--", path).strip()
     if not listed:
+        withdrawn = _withdrawal_at(repo, commit, path)
+        if withdrawn is not None:
+            return withdrawn, commit
         raise UserError(
             f"{path} does not exist at {ref} ({commit[:12]})",
             "promote a ref whose commit contains the registry.json written by the push stage",
         )
     text = _git(repo, "show", f"{commit}:{path}")
     return parse_record(text, f"{path} at {ref}"), commit
+
+
+def _withdrawal_at(repo: Path, commit: str, path: str) -> dict[str, Any] | None:
+    """If `commit` deleted registry.json and its parent's record introduced a first model
+    (no baseline), the record that withdraws that model; else None."""
+    try:
+        parent = _git(repo, "rev-parse", "--verify", "--quiet", f"{commit}^1").strip()
+    except UserError:  # a root commit: nothing was deleted
+        return None
+    if not _git(repo, "ls-tree", "--name-only", parent, "--", path).strip():
+        return None
+    before = parse_record(_git(repo, "show", f"{parent}:{path}"), f"{path} before {commit[:12]}")
+    if before["version"] is None or not before.get("blessed"):
+        return None
+    if before["baseline_version"] is not None:
+        raise UserError(
+            f"{path} was deleted at {commit[:12]}, but it named v{before['version']}, which "
+            f"replaced v{before['baseline_version']}: a deletion cannot say which model to serve",
+            "revert the retrain PR instead (the revert restores the older registry.json)",
+        )
+    return {
+        "schema": SCHEMA,
+        "model": before["model"],
+        "version": None,
+        "sha256": None,
+        "baseline_version": None,
+        "blessed": False,
+        "withdraws": str(before["version"]),
+    }
 
 
 def parse_record(text: str, where: str) -> dict[str, Any]:
@@ -133,6 +169,8 @@ def promote(
     from retrain.registry import CHALLENGER, CHAMPION, NO_VERSION, PREVIOUS, _utc_stamp
 
     model = record["model"]
+    if record.get("withdraws") is not None:
+        return withdraw(registry, record, commit=commit, who=who, force=force, reason=reason)
     if record["version"] is None or not record.get("blessed"):
         return Outcome("nothing", model, None, None, "registry.json names no blessed version")
     target = registry.version(model, record["version"])
@@ -204,6 +242,53 @@ def promote(
         current_version,
         target.version,
         f"{verb} {model}: champion {_v(current_version)} → v{target.version}"
+        + (" (forced)" if force else ""),
+        audit_key,
+    )
+
+
+def withdraw(
+    registry: Any,
+    record: dict[str, Any],
+    *,
+    commit: str,
+    who: str,
+    force: bool = False,
+    reason: str | None = None,
+) -> Outcome:
+    """Remove the champion alias from the first model, whose PR was reverted (step 4)."""
+    from retrain.registry import CHAMPION, PREVIOUS, _utc_stamp
+
+    model, version = record["model"], record["withdraws"]
+    current = registry.champion(model)
+    if current is None:
+        return Outcome("noop", model, None, None, f"{model} has no champion: nothing to withdraw")
+    if current.version != version and not force:
+        raise PromotionRefused(
+            f"the reverted PR introduced v{version}, but the champion is now v{current.version}",
+            "revert the later retrain PRs first, or override with --force --reason TEXT",
+        )
+    registry.set_alias(model, PREVIOUS, current.version)
+    registry.delete_alias(model, CHAMPION)
+    registry.set_version_tag(model, current.version, "rolled_back", f"{_utc_stamp()} to none")
+    audit_key = registry.add_audit(
+        model,
+        {
+            "who": who,
+            "commit": commit,
+            "from": current.version,
+            "to": None,
+            "kind": "rolled_back",
+            "reason": reason,
+            "forced": bool(force),
+        },
+    )
+    return Outcome(
+        "rolled_back",
+        model,
+        current.version,
+        None,
+        f"rolled back {model}: champion v{current.version} → none (its PR was reverted)"
         + (" (forced)" if force else ""),
         audit_key,
     )
