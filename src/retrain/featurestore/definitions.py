@@ -10,9 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from feast import Entity, FeatureView, Field, FileSource, ValueType
-from feast.types import Float64, String
+from feast.types import Float64, String, UnixTimestamp
 
-from retrain.featurestore.sources import RECENT_COLUMNS, WEATHER_COLUMNS
+from retrain.featurestore.sources import (
+    RECENT_VIEWS,
+    TAIL_PREV_DEP_DELAY,
+    TAIL_PREV_DEPARTED_AT,
+    WEATHER_COLUMNS,
+)
 
 PROJECT = "retrain_flights"
 
@@ -20,7 +25,9 @@ origin = Entity(name="origin", join_keys=["origin"], value_type=ValueType.STRING
 tailnum = Entity(name="tailnum", join_keys=["tailnum"], value_type=ValueType.STRING)
 carrier = Entity(name="carrier", join_keys=["carrier"], value_type=ValueType.STRING)
 route = Entity(name="route", join_keys=["route"], value_type=ValueType.STRING)  # "EWR-IAH"
-ENTITIES = (origin, tailnum, carrier, route)
+dest = Entity(name="dest", join_keys=["dest"], value_type=ValueType.STRING)
+ENTITIES = (origin, tailnum, carrier, route, dest)
+ENTITY_BY_KEY = {entity.join_key: entity for entity in ENTITIES}
 
 # History views: (name, entity, trailing days, rate column, optional count column).
 # Each source holds one row per key per local day for every day of the data, so a TTL of two
@@ -37,15 +44,22 @@ WEATHER_TTL = timedelta(hours=3)
 # Planes are static attributes without a timestamp: they are stamped 1970-01-01 (before any
 # flight) and never expire. In Feast a TTL of 0 means "lives forever", the longest TTL there is.
 PLANES_TTL = timedelta(0)
-# Same-day congestion at the origin: departures that actually left in the last few hours,
-# published `extract.feast.recent_horizon_hours` after the window ends (sources.recent_departures).
+# Same-day congestion (sources.RECENT_VIEWS: per origin, per destination, per carrier at its
+# origin): departures that actually left in the last few hours, published
+# `extract.feast.recent_horizon_hours` after the window ends (sources.recent_departures).
 RECENT_WINDOW_HOURS = 3
-# The source has a row for every origin and hour (zero departures included), so the latest row
+# Each source has a row for every key and hour (zero departures included), so the latest row
 # at a flight's departure is under 1 h old. The TTL only bites where rows are missing (before
 # the data starts, after it ends, a gap in a user's data): there an older row would describe a
 # window that closed hours ago, e.g. carry a busy evening's delays over a quiet night into the
 # morning, so past one window length (3 h) the features are unknown (NaN) instead.
 RECENT_TTL = timedelta(hours=RECENT_WINDOW_HOURS)
+# The aircraft's previous departure (view `tail_recent`): rows are stamped departure + horizon,
+# so a flight sees departures at least the horizon old. After a day without a NYC departure
+# (the plane flew elsewhere, or sat in maintenance) that departure says nothing about this
+# one's rotation: rows older than the TTL are not served, the features are unknown (NaN).
+# The departure itself may then be up to TAIL_TTL + horizon before the flight.
+TAIL_TTL = timedelta(hours=24)
 
 PLANE_FEATURES = {
     "plane_year": Float64,
@@ -86,13 +100,26 @@ def feature_views(work_dir: Path) -> list[FeatureView]:
             source=source("plane", "registered_at"),
         ),
         FeatureView(
-            name="origin_recent",
-            entities=[origin],
-            ttl=RECENT_TTL,
-            schema=[Field(name=column, dtype=Float64) for column in RECENT_COLUMNS],
-            source=source("origin_recent", "available_at"),
+            name="tail_recent",
+            entities=[tailnum],
+            ttl=TAIL_TTL,
+            schema=[
+                Field(name=TAIL_PREV_DEP_DELAY, dtype=Float64),
+                Field(name=TAIL_PREV_DEPARTED_AT, dtype=UnixTimestamp),
+            ],
+            source=source("tail_recent", "available_at"),
         ),
     ]
+    for recent in RECENT_VIEWS:
+        views.append(
+            FeatureView(
+                name=recent.name,
+                entities=[ENTITY_BY_KEY[key] for key in recent.keys],
+                ttl=RECENT_TTL,
+                schema=[Field(name=column, dtype=Float64) for column in recent.columns],
+                source=source(recent.name, "available_at"),
+            )
+        )
     for name, entity, _days, rate, count in HISTORY_VIEWS:
         fields = [Field(name=rate, dtype=Float64)]
         if count:

@@ -7,7 +7,7 @@ tables is already the UTC hour of the scheduled departure (weather: of the obser
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from retrain.errors import UserError
 
@@ -180,15 +180,44 @@ def daily_history(
     return out[columns]
 
 
-RECENT_COLUMNS = (
-    "origin_recent_dep_delay_mean",
-    "origin_recent_delayed_share",
-    "origin_recent_departures",
+# Same-day congestion statistics a "recent departures" view can carry, as column suffixes.
+RECENT_STATS = ("dep_delay_mean", "delayed_share", "departures")
+
+
+class RecentView(NamedTuple):
+    """A same-day congestion view: departures from NYC grouped by `keys` (join keys of its
+    Feast entities), columns `<name>_<stat>` for `stats` (a subset of RECENT_STATS)."""
+
+    name: str
+    keys: tuple[str, ...]
+    stats: tuple[str, ...] = RECENT_STATS
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f"{self.name}_{stat}" for stat in self.stats)
+
+
+ORIGIN_RECENT = RecentView("origin_recent", ("origin",))
+# Per destination and per carrier at its origin the delayed share adds little beside the mean
+# (prototype), so those views carry only mean and count.
+DEST_RECENT = RecentView("dest_recent", ("dest",), ("dep_delay_mean", "departures"))
+CARRIER_ORIGIN_RECENT = RecentView(
+    "carrier_origin_recent", ("carrier", "origin"), ("dep_delay_mean", "departures")
 )
+RECENT_VIEWS = (ORIGIN_RECENT, DEST_RECENT, CARRIER_ORIGIN_RECENT)
+RECENT_COLUMNS = ORIGIN_RECENT.columns  # origin_recent's columns (kept for existing callers)
+
+# The same aircraft's previous departure (view `tail_recent`, key tailnum). The source carries
+# the departure instant; extract turns it into TAIL_HOURS_AGO and drops it.
+TAIL_PREV_DEP_DELAY = "tail_prev_dep_delay"
+TAIL_PREV_DEPARTED_AT = "tail_prev_departed_at"
+TAIL_HOURS_AGO = "tail_prev_hours_ago"
+TAIL_SOURCE_COLUMNS = (TAIL_PREV_DEP_DELAY, TAIL_PREV_DEPARTED_AT)
 
 
-def actual_departures(flights: pd.DataFrame) -> pd.DataFrame:
-    """The flights that left, with `departed_at`: scheduled departure (UTC) + dep_delay.
+def actual_departures(flights: pd.DataFrame, keys: tuple[str, ...] = ("origin",)) -> pd.DataFrame:
+    """The flights that left, with `keys` (as str), `departed_at`: scheduled departure (UTC)
+    + dep_delay, and `dep_delay`.
 
     Adding the delay to the UTC instant (not to the local wall clock) keeps it right across
     the DST changes. Cancelled flights have no dep_time/dep_delay and never departed.
@@ -197,13 +226,10 @@ def actual_departures(flights: pd.DataFrame) -> pd.DataFrame:
 
     left = flights["dep_delay"].notna() & flights["dep_time"].notna()
     rows = flights.loc[left]
-    return pd.DataFrame(
-        {
-            "origin": rows["origin"].astype(str),
-            "departed_at": rows["event_time"] + pd.to_timedelta(rows["dep_delay"], unit="m"),
-            "dep_delay": rows["dep_delay"].astype("float64"),
-        }
-    )
+    frame = pd.DataFrame({key: rows[key].astype(str) for key in keys})
+    frame["departed_at"] = rows["event_time"] + pd.to_timedelta(rows["dep_delay"], unit="m")
+    frame["dep_delay"] = rows["dep_delay"].astype("float64")
+    return frame
 
 
 def recent_departures(
@@ -211,52 +237,89 @@ def recent_departures(
     window_hours: int,
     horizon_hours: int,
     delayed_above_minutes: float,
+    view: RecentView = ORIGIN_RECENT,
 ) -> pd.DataFrame:
-    """One row per (origin, UTC hour h): the departures that actually left the origin in the
-    `window_hours` hours ending at the end of h, i.e. in [h+1-window_hours, h+1).
+    """One row per (key, UTC hour h): the departures with that key (e.g. origin) that actually
+    left in the `window_hours` hours ending at the end of h, i.e. in [h+1-window_hours, h+1).
 
-    Columns `RECENT_COLUMNS` (mean dep_delay, share with dep_delay > delayed_above_minutes,
+    Columns `view.columns` (mean dep_delay, share with dep_delay > delayed_above_minutes,
     count; mean and share NaN when nothing left) and `available_at` = end of h plus
     `horizon_hours`. A flight scheduled at t is joined to the latest row with
     available_at <= t, so it only sees departures before t - horizon_hours: never its own
     (it leaves at most ~45 min early) nor any that happened closer to its departure.
-    Every origin gets a row for every hour (zeros when nothing left), so a quiet night shows
-    as "no departures", never as the last busy hour's stats.
+    Every key seen in the data gets a row for every hour (zeros when nothing left), so a
+    quiet night shows as "no departures", never as the last busy hour's stats.
+    """
+    import numpy as np
+    import pandas as pd
+
+    keys = list(view.keys)
+    departed = actual_departures(flights, view.keys)
+    columns = [*keys, "available_at", *view.columns]
+    if departed.empty:
+        empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+        return empty.astype({**dict.fromkeys(keys, object), "available_at": "datetime64[ns, UTC]"})
+    hour = departed["departed_at"].dt.floor("h")
+    first, last = hour.min(), hour.max() + pd.Timedelta(hours=window_hours)
+    # Complete hourly calendar per key, up to the first hour after the last departure has
+    # left the window, so the window counts hours, not rows, and ends empty.
+    hours = pd.date_range(first, last, freq="h")
+    grouped = departed.groupby(keys, sort=True)
+    codes = grouped.ngroup().to_numpy()
+    key_values = grouped.size().index.to_frame(index=False)  # one row per key, sorted
+    slot = ((hour - first) // pd.Timedelta(hours=1)).to_numpy()
+    values = np.column_stack(
+        [
+            departed["dep_delay"].to_numpy(),
+            (departed["dep_delay"] > delayed_above_minutes).to_numpy(dtype="float64"),
+            np.ones(len(departed)),
+        ]
+    )
+    per_hour = np.zeros((len(key_values), len(hours), 3))
+    np.add.at(per_hour, (codes, slot), values)
+    # Window sums as differences of cumulative sums (one vectorised pass for all keys); exact
+    # for counts and for whole-minute delays such as the bundled data's.
+    cumulative = np.cumsum(per_hour, axis=1)
+    window = cumulative.copy()
+    window[:, window_hours:] -= cumulative[:, :-window_hours]
+    delay_sum, delayed, departures = (window[..., i].ravel() for i in range(3))
+    out = pd.DataFrame(index=pd.RangeIndex(len(key_values) * len(hours)))
+    for key in keys:
+        out[key] = np.repeat(key_values[key].to_numpy(dtype=object), len(hours))
+    tiled = hours[np.tile(np.arange(len(hours)), len(key_values))]
+    out["available_at"] = tiled + pd.Timedelta(hours=1 + horizon_hours)
+    left = departures > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stats = {
+            "dep_delay_mean": np.where(left, delay_sum / departures, np.nan),
+            "delayed_share": np.where(left, delayed / departures, np.nan),
+            "departures": departures,
+        }
+    for stat, column in zip(view.stats, view.columns, strict=True):
+        out[column] = stats[stat]
+    return out[columns]
+
+
+def tail_previous_departures(flights: pd.DataFrame, horizon_hours: int) -> pd.DataFrame:
+    """One row per actual departure with a tailnum: `tailnum`, `available_at` = departed_at +
+    `horizon_hours`, `tail_prev_dep_delay` and `tail_prev_departed_at` (the instant, UTC).
+
+    Joined point-in-time at a flight's scheduled departure t, a flight gets its aircraft's
+    latest departure that left at or before t - horizon_hours: never its own, nor one closer.
     """
     import pandas as pd
 
-    departed = actual_departures(flights)
-    columns = ["origin", "available_at", *RECENT_COLUMNS]
-    if departed.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
-            {"origin": object, "available_at": "datetime64[ns, UTC]"}
-        )
+    with_tail = flights.loc[flights["tailnum"].notna()]
+    departed = actual_departures(with_tail, ("tailnum",))
     frame = pd.DataFrame(
         {
-            "origin": departed["origin"],
-            "hour": departed["departed_at"].dt.floor("h"),
-            "delay_sum": departed["dep_delay"],
-            "delayed": (departed["dep_delay"] > delayed_above_minutes).astype("float64"),
-            "departures": 1.0,
+            "tailnum": departed["tailnum"].astype(object),
+            "available_at": departed["departed_at"] + pd.Timedelta(hours=horizon_hours),
+            TAIL_PREV_DEP_DELAY: departed["dep_delay"],
+            TAIL_PREV_DEPARTED_AT: departed["departed_at"],
         }
     )
-    per_hour = frame.groupby(["origin", "hour"])[["delay_sum", "delayed", "departures"]].sum()
-    # Complete hourly calendar per origin, up to the first hour after the last departure has
-    # left the window, so the rolling window counts hours, not rows, and ends empty.
-    hours = pd.date_range(
-        frame["hour"].min(), frame["hour"].max() + pd.Timedelta(hours=window_hours), freq="h"
-    )
-    grid = pd.MultiIndex.from_product(
-        [per_hour.index.get_level_values(0).unique(), hours], names=["origin", "hour"]
-    )
-    per_hour = per_hour.reindex(grid, fill_value=0.0)
-    rolling = per_hour.groupby(level=0).transform(
-        lambda col: col.rolling(window_hours, min_periods=1).sum()
-    )
-    out = rolling.reset_index()
-    left = out["departures"] > 0
-    out["origin_recent_dep_delay_mean"] = (out["delay_sum"] / out["departures"]).where(left)
-    out["origin_recent_delayed_share"] = (out["delayed"] / out["departures"]).where(left)
-    out["origin_recent_departures"] = out["departures"]
-    out["available_at"] = out["hour"] + pd.Timedelta(hours=1 + horizon_hours)
-    return out[columns]
+    # One row per (tailnum, instant): ties would make the point-in-time join arbitrary (the
+    # data's last row wins, like the weather source).
+    frame = frame.drop_duplicates(["tailnum", "available_at"], keep="last")
+    return frame.sort_values(["tailnum", "available_at"], kind="stable").reset_index(drop=True)

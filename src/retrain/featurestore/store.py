@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("retrain.featurestore")
 
-ENTITY_KEYS = ("origin", "tailnum", "carrier", "route")
+ENTITY_KEYS = ("origin", "tailnum", "carrier", "route", "dest")
 
 
 @contextlib.contextmanager
@@ -104,13 +104,16 @@ class FlightFeatureStore:
         frames = {
             "origin_weather": sources.weather_source(data_dir),
             "plane": sources.planes_source(data_dir),
-            "origin_recent": sources.recent_departures(
+            "tail_recent": sources.tail_previous_departures(flights, recent_horizon_hours),
+        }
+        for recent in sources.RECENT_VIEWS:
+            frames[recent.name] = sources.recent_departures(
                 flights,
                 window_hours=definitions.RECENT_WINDOW_HOURS,
                 horizon_hours=recent_horizon_hours,
                 delayed_above_minutes=delayed_above_minutes,
-            ),
-        }
+                view=recent,
+            )
         history_input = flights.assign(route=route_of(flights))
         for name, entity, days, rate, count in definitions.HISTORY_VIEWS:
             frames[name] = sources.daily_history(

@@ -2,9 +2,11 @@
 
 Source `feast` (default): the entity frame is every flight scheduled inside
 `extract.window`; Feast's point-in-time join adds origin weather, plane attributes,
-history rates that only describe days before the flight's own, and same-day congestion from
-departures at least `extract.feast.recent_horizon_hours` before the flight. Source `table`: the user's
-parquet/CSV file, filtered to the window when it has `base.event_time`.
+history rates that only describe days before the flight's own, and same-day congestion (at the
+origin, towards the destination, of the carrier at the origin) and the aircraft's previous
+departure, from departures at least `extract.feast.recent_horizon_hours` before the flight.
+Source `table`: the user's parquet/CSV file, filtered to the window when it has
+`base.event_time`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrain.errors import UserError
-from retrain.featurestore.sources import WEATHER_COLUMNS
+from retrain.featurestore.sources import (
+    RECENT_VIEWS,
+    TAIL_HOURS_AGO,
+    TAIL_PREV_DEP_DELAY,
+    TAIL_PREV_DEPARTED_AT,
+    WEATHER_COLUMNS,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,13 +53,12 @@ HISTORY_COLUMNS = (
     "route_delay_rate_28d",
     "route_flights_28d",
 )
-# Same-day congestion at the origin (Feast view `origin_recent`): departures that left at
-# least extract.feast.recent_horizon_hours before the flight's scheduled departure.
-RECENT_COLUMNS = (
-    "origin_recent_dep_delay_mean",
-    "origin_recent_delayed_share",
-    "origin_recent_departures",
-)
+# Same-day congestion (Feast views `origin_recent`, `dest_recent`, `carrier_origin_recent`):
+# departures that left at least extract.feast.recent_horizon_hours before the flight's
+# scheduled departure.
+RECENT_COLUMNS = tuple(column for view in RECENT_VIEWS for column in view.columns)
+# The same aircraft's previous NYC departure (Feast view `tail_recent`), same horizon.
+TAIL_COLUMNS = (TAIL_PREV_DEP_DELAY, TAIL_HOURS_AGO)
 OUTCOME_COLUMNS = ("arr_delay", "dep_delay", "dep_time", "arr_time", "air_time")
 # The exact column order of features.parquet for source `feast` (docs/contracts.md).
 FEATURE_COLUMNS = (
@@ -61,6 +68,7 @@ FEATURE_COLUMNS = (
     *PLANE_COLUMNS,
     *HISTORY_COLUMNS,
     *RECENT_COLUMNS,
+    *TAIL_COLUMNS,
     *OUTCOME_COLUMNS,
 )
 STRING_COLUMNS = ("carrier", "origin", "dest", "tailnum", "manufacturer", "engine")
@@ -101,6 +109,16 @@ def flights_in_window(flights: pd.DataFrame, window: Window) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def hours_between(earlier: pd.Series, later: pd.Series) -> pd.Series:
+    """Hours from `earlier` to `later` (NaN where `earlier` is missing). Both are read as UTC
+    instants (Feast hands timestamps back as datetimes or ISO strings), so a DST change
+    between them never adds or loses an hour."""
+    import pandas as pd
+
+    start = pd.to_datetime(earlier, utc=True, format="ISO8601")
+    return (later - start) / pd.Timedelta(hours=1)
+
+
 def feast_features(
     data_dir: Path,
     work_dir: Path,
@@ -126,21 +144,31 @@ def feast_features(
     # History aggregates come from every flight in data/ (days before the window included);
     # the point-in-time join decides what each flight may see.
     store.build(data_dir, flights, publish_lag_hours, delayed_above_minutes, recent_horizon_hours)
-    entities = request[["flight_id", "origin", "tailnum", "carrier"]].assign(
+    entities = request[["flight_id", "origin", "tailnum", "carrier", "dest"]].assign(
         route=route_of(request), event_timestamp=request["event_time"]
     )
     started = time.perf_counter()
     joined = store.historical_features(entities)
     join_seconds = time.perf_counter() - started
     features = joined[
-        ["flight_id", *WEATHER_COLUMNS, *PLANE_COLUMNS, *HISTORY_COLUMNS, *RECENT_COLUMNS]
+        [
+            "flight_id",
+            *WEATHER_COLUMNS,
+            *PLANE_COLUMNS,
+            *HISTORY_COLUMNS,
+            *RECENT_COLUMNS,
+            TAIL_PREV_DEP_DELAY,
+            TAIL_PREV_DEPARTED_AT,
+        ]
     ]
     out = request.merge(features, on="flight_id", how="left", validate="one_to_one")
     out = out.sort_values("flight_id", kind="stable").reset_index(drop=True)
+    out[TAIL_HOURS_AGO] = hours_between(out[TAIL_PREV_DEPARTED_AT], out["event_time"])
     numeric = (
         *WEATHER_COLUMNS,
         *HISTORY_COLUMNS,
         *RECENT_COLUMNS,
+        *TAIL_COLUMNS,
         "plane_year",
         "seats",
         "engines",
