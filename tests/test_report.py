@@ -325,3 +325,26 @@ def test_a_huge_report_still_fits_a_pr_comment(tmp_path: Path) -> None:
     built = report.build_report(_no_inputs(tmp_path, validation=bad))
     assert len(built.markdown) < 65_536
     assert "All 2000 expectations: omitted, a pull request comment is limited" in built.markdown
+
+
+def test_leaderboard_names_the_ensemble_members_only_for_an_ensemble() -> None:
+    board = {"primary_metric": "roc_auc", "trials": [
+        {"rank": 1, "number": 6, "family": "extra_trees", "params": {}, "cv_score": 0.73},
+    ]}  # fmt: skip
+    search = {
+        "model": "ensemble",
+        "cv_score": 0.7431,
+        "ensemble": {
+            "members": [
+                {"trial": 6, "family": "extra_trees"},
+                {"trial": 4, "family": "hist_gradient_boosting"},
+            ],
+            "best_single_cv_score": 0.7319,
+        },
+    }
+    text = report.section_leaderboard(board, 5, search)
+    assert "soft vote of trials #6 `extra_trees`, #4 `hist_gradient_boosting`" in text
+    assert "CV 0.7431 vs 0.7319" in text
+    single = {"model": "single", "cv_score": 0.73, "ensemble": None}
+    assert "soft vote" not in report.section_leaderboard(board, 5, single)
+    assert "soft vote" not in report.section_leaderboard(board, 5, None)
