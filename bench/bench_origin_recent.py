@@ -169,7 +169,7 @@ def same_day_processes(repeats: int = 2) -> dict[str, object]:
             out = SAME_DAY_OUT / name
             cmd = [retrain, "extract", "--data", str(ROOT / "data"), "--params", str(params)]
             cmd += ["--out", str(out / "features.parquet"), "--feast-dir", str(out / "feast")]
-            runs[name].append(measure_env(cmd, env))
+            runs[name].append(measure(cmd, env))
     result: dict[str, object] = {}
     for name, (params, env) in setups.items():
         out = SAME_DAY_OUT / name
@@ -180,12 +180,12 @@ def same_day_processes(repeats: int = 2) -> dict[str, object]:
             "extract_wall_s_min": min(r["wall_s"] for r in runs[name]),
             "extract_cpu_s_min": min(r["cpu_s"] for r in runs[name]),
             "extract_peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs[name]),
-            "validate": measure_env(validate, env),
+            "validate": measure(validate, env),
         }
     prepare = [retrain, "prepare", "--features", str(SAME_DAY_OUT / "after" / "features.parquet")]
     prepare += ["--params", str(ROOT / "params.yaml"), "--out", str(SAME_DAY_OUT / "prepared")]
     prepare += ["--validation", str(SAME_DAY_OUT / "after" / "validation" / "result.json")]
-    measure_env(prepare, dict(os.environ))
+    measure(prepare, dict(os.environ))
     before = pd.read_parquet(SAME_DAY_OUT / "before" / "features.parquet")
     after = pd.read_parquet(SAME_DAY_OUT / "after" / "features.parquet")
     assert [c for c in after.columns if c not in NEW_COLUMNS] == list(before.columns)
@@ -196,22 +196,6 @@ def same_day_processes(repeats: int = 2) -> dict[str, object]:
         c: round(float(after[c].notna().mean()), 4) for c in NEW_COLUMNS
     }
     return result
-
-
-def measure_env(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
-    """bench_data_stages.measure with an environment (wall, CPU, peak RSS of one process)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-2000:]}")
-    return {
-        "wall_s": round(wall, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-    }
 
 
 def join_cost_per_view() -> dict[str, object]:
