@@ -131,8 +131,12 @@ def test_bad_train_data_fails_before_any_training(
             "unknown parameter(s): C",
         ),
         ({"budget": {"trials": 0}}, "'train.budget.trials'"),
+        ({"ensemble": {"max_members": 1}}, "'train.ensemble.max_members'"),
+        ({"ensemble": {"min_gain": -0.1}}, "'train.ensemble.min_gain'"),
+        ({"ensemble": {"size": 3}}, "unknown key 'size' in section 'train.ensemble'"),
     ],
-    ids=["unknown-family", "low-gt-high", "log-nonpositive", "none-enabled", "bad-param", "zero-trials"],
+    ids=["unknown-family", "low-gt-high", "log-nonpositive", "none-enabled", "bad-param", "zero-trials",
+         "one-member", "negative-gain", "unknown-ensemble-key"],
 )  # fmt: skip
 def test_bad_train_params_fail_with_a_clear_message(
     project: Path, train_section: dict, message: str, capsys: pytest.CaptureFixture[str]
