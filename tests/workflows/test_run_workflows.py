@@ -189,3 +189,41 @@ def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -
     again = promote.run_job(load_workflow("promote.yml"), "promote")
     assert not again.failed, describe(again)
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+
+    # --- revert the first model's merge: registry.json disappears -> no champion -----------
+    revert_dir = tmp_path / "revert"
+    revert_dir.mkdir()
+    reverter, _ = checkout(origin, revert_dir / "checkout")
+    git(*GIT_ID, "revert", "--no-edit", "-m", "1", "HEAD", cwd=reverter)
+    assert not (reverter / "registry.json").exists()
+    git("push", "-q", "origin", "main", cwd=reverter)
+    workdir, reverted = checkout(origin, revert_dir / "promote")
+    push_event = {"ref": "refs/heads/main", "after": reverted, "head_commit": {"id": reverted}}
+    rollback = make_runner(workdir, reverted, "push", push_event, secrets, revert_dir)
+    job = rollback.run_job(load_workflow("promote.yml"), "promote")
+    assert not job.failed, describe(job)
+    assert "champion v1 → none" in job.summary
+    aliases = client.get_registered_model(MODEL).aliases
+    assert "champion" not in aliases and str(aliases["previous"]) == "1"
+
+    # --- a candidate the gate rejects: a report, but no PR and no registry write ----------
+    strict_dir = tmp_path / "strict"
+    strict_dir.mkdir()
+    editor, _ = checkout(origin, strict_dir / "edit")
+    params = yaml.safe_load((editor / "params.yaml").read_text())
+    params["gate"]["values"] = {"roc_auc": {"min": 0.99}}  # no model of this data reaches it
+    (editor / "params.yaml").write_text(yaml.safe_dump(_iso(params), sort_keys=False))
+    git(*GIT_ID, "commit", "-q", "-am", "gate: demand AUC 0.99", cwd=editor)
+    git("push", "-q", "origin", "main", cwd=editor)
+    workdir, sha = checkout(origin, strict_dir / "checkout")
+    versions_before = len(client.search_model_versions(f"name='{MODEL}'"))
+    strict = make_runner(workdir, sha, "repository_dispatch", event, secrets, strict_dir)
+    job = strict.run_job(load_workflow("retrain.yml"), "retrain")
+    assert not job.failed, describe(job)
+    assert job.step("Write the report").outputs["blessed"] == "false", describe(job)
+    skipped = {s.name: s.outcome for s in job.steps}
+    assert skipped["Open or update the model's pull request"] == "skipped"
+    assert cml_state(strict)["prs"] == [] and cml_state(strict)["comments"] == []
+    assert "value.roc_auc.min" in job.summary  # the failed check is in the run's summary
+    assert len(client.search_model_versions(f"name='{MODEL}'")) == versions_before
+    assert "champion" not in client.get_registered_model(MODEL).aliases
