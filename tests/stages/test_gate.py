@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -310,6 +311,18 @@ def test_cli_lookup_then_gate_against_registered_champion(
     assert json.loads(out.read_text())["champion"]["roc_auc"] == pytest.approx(
         result["champion"]["roc_auc"]
     )
+
+    # The champion's own artifact as the candidate (a re-run on unchanged data): not blessed in
+    # any mode, so nothing is registered and no PR is opened for a byte-identical model.
+    for mode in ("enforce", "dry_run"):
+        rules = yaml.safe_load(params.read_text())
+        rules["gate"]["mode"] = mode
+        params.write_text(yaml.safe_dump(rules))
+        assert main(["gate", "--model", str(artifact), *args, "--params", str(params)]) == 0
+        same = json.loads(out.read_text())
+        assert same["blessed"] is False and same["summary"].startswith("UNCHANGED")
+        assert same["checks"][-1]["name"] == "new_artifact"
+        assert same["candidate_sha256"] == same["champion_sha256"] == sha
 
     # A champion artifact changed after the look-up is refused, and nothing is written.
     out.unlink()

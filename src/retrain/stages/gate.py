@@ -56,6 +56,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=False)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary repo files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -564,6 +565,27 @@ def evaluate_gate(
     }
 
 
+def unchanged_verdict(result: dict[str, Any], champion_version: str | None) -> dict[str, Any]:
+    """The verdict when the candidate IS the champion's artifact (same sha256): e.g. a scheduled
+    run on unchanged data. Nothing to register or promote, in any gate mode, so no version and
+    no pull request appear for a byte-identical model."""
+    check = _check(
+        "new_artifact",
+        False,
+        None,
+        None,
+        f"the candidate is champion v{champion_version}'s own artifact (same sha256)",
+    )
+    return {
+        **result,
+        "blessed": False,
+        "checks_passed": False,
+        "checks": [*result["checks"], check],
+        "summary": f"UNCHANGED: the candidate is champion v{champion_version} itself "
+        "(same sha256); nothing to register or promote",
+    }
+
+
 def window_of(test: pd.DataFrame, event_time: str | None) -> dict[str, Any]:
     window: dict[str, Any] = {"n": len(test), "start": None, "end": None}
     if event_time and event_time in test.columns:
@@ -685,6 +707,8 @@ def cli(argv: list[str]) -> int:
         champion_version,
         seed=params.base.seed,
     )
+    if sha256 is not None and sha256 == champion_sha256:
+        result = unchanged_verdict(result, champion_version)
     result["model"] = model_name
     result["candidate_sha256"] = sha256
     result["champion_sha256"] = champion_sha256
