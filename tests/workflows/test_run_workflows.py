@@ -1,7 +1,8 @@
-"""Execute the `run:` steps of retrain.yml and promote.yml, in order, in temp git clones, as a
-hosted runner would (see local_runner.py): a real dispatch payload, the real pipeline on a tiny
-data window with a small search budget, a real MLflow registry (sqlite), git pushes to a local
-bare "origin", and CML replaced by a recording stand-in that enforces CML's command line."""
+"""Execute the `run:` steps of retrain.yml, promote.yml and monitor.yml, in order, in temp git
+clones, as a hosted runner would (see local_runner.py): a real dispatch payload, the real pipeline
+on a tiny data window with a small search budget, a real MLflow registry (sqlite), git pushes to a
+local bare "origin", CML replaced by a recording stand-in that enforces CML's command line, and
+GitHub's dispatch endpoint by a stand-in that enforces its contract (tests/monitor)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ def tiny_params(text: str) -> str:
     train["cv"] = {**train.get("cv", {}), "period": "week", "folds": 2}
     gate = params.setdefault("gate", {})
     gate["values"] = {"roc_auc": {"min": 0.5}}
+    # The monitor compares the champion's March window with July and acts on the first signal
+    # (March vs July temperatures alone exceed the PSI threshold).
+    monitor = params.setdefault("monitor", {})
+    monitor["current"] = {"start": "2013-07-01", "end": "2013-08-01", "timezone": tz}
+    monitor["trigger"] = {**monitor.get("trigger", {}), "drift_share": 0.05, "persistence": 1}
     if isinstance(gate.get("bootstrap"), dict):
         gate["bootstrap"]["resamples"] = 100
     return yaml.safe_dump(params, sort_keys=False)
@@ -189,6 +195,35 @@ def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -
     again = promote.run_job(load_workflow("promote.yml"), "promote")
     assert not again.failed, describe(again)
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+
+    # --- monitor.yml: the champion's window vs July drifts -> dispatch reaches "GitHub" -----
+    from monitor.github_standin import GitHubStandin
+
+    monitor_dir = tmp_path / "monitor"
+    monitor_dir.mkdir()
+    workdir, sha = checkout(origin, monitor_dir / "checkout")
+    schedule = {"schedule": "41 4 * * *"}
+    watcher = make_runner(workdir, sha, "schedule", schedule, secrets, monitor_dir)
+    job = watcher.run_job(load_workflow("monitor.yml"), "monitor")
+    assert not job.failed, describe(job)
+    assert job.step("Check drift and performance").outputs.get("retrain") == "true", describe(job)
+    assert (watcher.artifacts / "drift-report" / "drift.json").is_file()
+    # The `dispatch` job runs when the monitor job's `retrain` output is true (asserted above);
+    # it shares the run's artifacts, as jobs of one workflow run do.
+    with GitHubStandin(repository=watcher.repository) as github:
+        workdir, _ = checkout(origin, monitor_dir / "dispatch")
+        sender = make_runner(
+            workdir, sha, "schedule", schedule, {"RETRAIN_BOT_TOKEN": github.token}, monitor_dir
+        )
+        sender.extra_env["GITHUB_API_URL"] = github.url
+        job = sender.run_job(load_workflow("monitor.yml"), "dispatch")
+        assert not job.failed, describe(job)
+        assert len(github.accepted) == 1, github.requests
+    sent = github.accepted[0]
+    types = load_workflow("retrain.yml")["on"]["repository_dispatch"]["types"]
+    assert sent["event_type"] in types
+    assert sent["client_payload"]["model"] == MODEL
+    assert sent["client_payload"]["window"] == {"start": "2013-07-01", "end": "2013-08-01"}
 
     # --- revert the first model's merge: registry.json disappears -> no champion -----------
     revert_dir = tmp_path / "revert"
