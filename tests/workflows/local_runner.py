@@ -12,6 +12,7 @@ language; anything else raises, so a workflow cannot use a construct this runner
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -86,6 +87,11 @@ class Runner:
         }
         if expr in github:
             return github[expr]
+        if expr.startswith("github.event."):  # a field of the event payload, as on GitHub
+            value: Any = json.loads(self.event_path.read_text())
+            for key in expr.removeprefix("github.event.").split("."):
+                value = value.get(key, "") if isinstance(value, dict) else ""
+            return value
         raise ValueError(f"expression not supported by the local runner: {expr!r}")
 
     def evaluate(self, expr: str, steps: dict[str, StepResult], failed: bool) -> Any:

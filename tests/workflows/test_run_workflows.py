@@ -262,3 +262,53 @@ def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -
     assert "value.roc_auc.min" in job.summary  # the failed check is in the run's summary
     assert len(client.search_model_versions(f"name='{MODEL}'")) == versions_before
     assert "champion" not in client.get_registered_model(MODEL).aliases
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_pr_pipeline_reports_against_main_in_a_sticky_comment(origin: Path, tmp_path: Path) -> None:
+    # A contributor's PR: more search trials. pr.yml's `pipeline` job (its `tests` job runs
+    # `make test-fast`, i.e. this suite) runs the pipeline up to the gate and comments.
+    editor, _ = checkout(origin, tmp_path / "edit")
+    git("switch", "-q", "-c", "more-trials", cwd=editor)
+    params = yaml.safe_load((editor / "params.yaml").read_text())
+    params["train"]["budget"]["trials"] = 4
+    (editor / "params.yaml").write_text(yaml.safe_dump(_iso(params), sort_keys=False))
+    git(*GIT_ID, "commit", "-q", "-am", "train: 4 trials", cwd=editor)
+    git("push", "-q", "origin", "more-trials", cwd=editor)
+
+    workdir, sha = checkout(origin, tmp_path / "checkout", ref="more-trials")
+    event = {
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "head": {"sha": sha, "ref": "more-trials", "repo": {"full_name": "owner/repo"}},
+            "base": {"ref": "main", "repo": {"full_name": "owner/repo"}},
+        },
+    }
+    secrets = {  # GitHub provides GITHUB_TOKEN to every run
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'registry.db'}",
+        "GITHUB_TOKEN": "test-token",
+    }
+    runner = make_runner(workdir, sha, "pull_request", event, secrets, tmp_path)
+    runner.extra_env["CML_STANDIN_EVENT_PR"] = "7"  # CML reads the PR from the event
+    job = runner.run_job(load_workflow("pr.yml"), "pipeline")
+    assert not job.failed, describe(job)
+    assert (workdir / "metrics" / "gate.json").is_file()
+    assert not (workdir / "registry.json").exists()  # stops at the gate: nothing registered
+    report = (workdir / "build/report/report.md").read_text()
+    assert "train.budget.trials" in report  # the params diff against origin/main
+    assert report.strip() in job.summary
+    comments = cml_state(runner)["comments"]
+    assert [(c["target"], c["body"]) for c in comments] == [("pr/7", report)]
+
+    # A fork's PR gets a read-only token: the report stays in the job summary, no comment.
+    fork = {**event, "pull_request": {**event["pull_request"],
+            "head": {**event["pull_request"]["head"], "repo": {"full_name": "fork/repo"}}}}  # fmt: skip
+    forked = make_runner(workdir, sha, "pull_request", fork, secrets, tmp_path / "fork")
+    forked.extra_env["CML_STANDIN_EVENT_PR"] = "7"
+    job = forked.run_job(load_workflow("pr.yml"), "pipeline")
+    assert not job.failed, describe(job)
+    outcome = {s.name: s.outcome for s in job.steps}
+    assert outcome["Post the report as the sticky comment"] == "skipped"
+    assert cml_state(forked)["comments"] == []
