@@ -79,6 +79,7 @@ def join_side_by_side(repeats: int = 3) -> dict[str, object]:
         flights,
         options.feast.history_publish_lag_hours,
         options.feast.delayed_above_minutes,
+        options.feast.recent_horizon_hours,
     )
     entities = request[["flight_id", "origin", "tailnum", "carrier", "dest"]].assign(
         route=route_of(request), event_timestamp=request["event_time"]

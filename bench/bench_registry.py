@@ -15,22 +15,19 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # registry_support.one_thread (set-up only)
+sys.path.insert(0, str(ROOT / "tests"))  # registry_support: one_thread, the mlflow server
 sys.path.insert(0, str(ROOT / "bench"))
 
 from harness import measure, save  # noqa: E402
+
+from registry_support import mlflow_server_process  # noqa: E402
 
 
 def _fixture_generator():
@@ -212,40 +209,6 @@ def setup(tmp: Path, rows: int, real: bool) -> None:
     (tmp / "setup.json").write_text(json.dumps(info))
 
 
-@contextmanager
-def _server(root: Path) -> Iterator[str]:
-    """A real `mlflow server` (sqlite, local artifacts) on a free 127.0.0.1 port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root.mkdir(parents=True, exist_ok=True)
-    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
-    cmd = [mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{root / 'server.db'}"]
-    cmd += ["--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--workers", "1"]
-    with (root / "server.log").open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 600
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/health", timeout=2):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError((root / "server.log").read_text()[-2000:]) from None
-                    time.sleep(1)
-            yield url
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
 def run_suite(args: argparse.Namespace, bytecode: bool) -> dict[str, object]:
     """Every measurement once. bytecode=False: no .pyc at all (how this sandbox runs Python:
     PYTHONDONTWRITEBYTECODE=1, so each process compiles every module it imports);
@@ -369,7 +332,7 @@ def run_suite(args: argparse.Namespace, bytecode: bool) -> dict[str, object]:
             gate["champion_version"] = None  # the server's store has no champion yet
             (server_work / "gate.json").write_text(json.dumps(gate))
             started = time.perf_counter()
-            with _server(tmp / "server") as url:
+            with mlflow_server_process(tmp / "server", timeout_s=600) as url:
                 results["server_start_s"] = round(time.perf_counter() - started, 1)
                 server_env = {**env, "MLFLOW_TRACKING_URI": url}
                 results.update(_push_and_promote(server_work, server_env, "server"))

@@ -166,7 +166,7 @@ def promote(
     reason: str | None = None,
 ) -> Outcome:
     """Compare-and-set the champion alias to the version `record` names (see module doc)."""
-    from retrain.registry import CHALLENGER, CHAMPION, NO_VERSION, PREVIOUS, _utc_stamp
+    from retrain.registry import CHALLENGER, CHAMPION, NO_VERSION, PREVIOUS
 
     model = record["model"]
     if record.get("withdraws") is not None:
@@ -219,22 +219,10 @@ def promote(
     challenger = registry.alias(model, CHALLENGER)
     if challenger is not None and challenger.version == target.version:
         registry.delete_alias(model, CHALLENGER)
-    if kind == "rolled_back" and current is not None:
-        registry.set_version_tag(
-            model, current.version, "rolled_back", f"{_utc_stamp()} to v{target.version}"
-        )
-    audit_key = registry.add_audit(
-        model,
-        {
-            "who": who,
-            "commit": commit,
-            "from": current_version,
-            "to": target.version,
-            "kind": kind,
-            "reason": reason,
-            "forced": bool(force),
-        },
-    )
+    audit_key = _record_move(
+        registry, model, current_version, target.version, kind,
+        who=who, commit=commit, reason=reason, force=force,
+    )  # fmt: skip
     verb = "rolled back" if kind == "rolled_back" else "promoted"
     return Outcome(
         kind,
@@ -244,6 +232,39 @@ def promote(
         f"{verb} {model}: champion {_v(current_version)} → v{target.version}"
         + (" (forced)" if force else ""),
         audit_key,
+    )
+
+
+def _record_move(
+    registry: Any,
+    model: str,
+    from_version: str | None,
+    to_version: str | None,
+    kind: str,
+    *,
+    who: str,
+    commit: str,
+    reason: str | None,
+    force: bool,
+) -> str:
+    """After the aliases moved: tag a rolled-back version, append the audit record; its key."""
+    from retrain.registry import _utc_stamp
+
+    if kind == "rolled_back" and from_version is not None:
+        registry.set_version_tag(
+            model, from_version, "rolled_back", f"{_utc_stamp()} to {_v(to_version)}"
+        )
+    return registry.add_audit(
+        model,
+        {
+            "who": who,
+            "commit": commit,
+            "from": from_version,
+            "to": to_version,
+            "kind": kind,
+            "reason": reason,
+            "forced": bool(force),
+        },
     )
 
 
@@ -257,7 +278,7 @@ def withdraw(
     reason: str | None = None,
 ) -> Outcome:
     """Remove the champion alias from the first model, whose PR was reverted (step 4)."""
-    from retrain.registry import CHAMPION, PREVIOUS, _utc_stamp
+    from retrain.registry import CHAMPION, PREVIOUS
 
     model, version = record["model"], record["withdraws"]
     current = registry.champion(model)
@@ -270,19 +291,10 @@ def withdraw(
         )
     registry.set_alias(model, PREVIOUS, current.version)
     registry.delete_alias(model, CHAMPION)
-    registry.set_version_tag(model, current.version, "rolled_back", f"{_utc_stamp()} to none")
-    audit_key = registry.add_audit(
-        model,
-        {
-            "who": who,
-            "commit": commit,
-            "from": current.version,
-            "to": None,
-            "kind": "rolled_back",
-            "reason": reason,
-            "forced": bool(force),
-        },
-    )
+    audit_key = _record_move(
+        registry, model, current.version, None, "rolled_back",
+        who=who, commit=commit, reason=reason, force=force,
+    )  # fmt: skip
     return Outcome(
         "rolled_back",
         model,

@@ -613,15 +613,16 @@ def section_drift(drift: dict | None, given: bool) -> str:
 
 def _ensemble_line(search: dict | None) -> str | None:
     """One line naming the soft-voted trials when the model is an ensemble (search.json)."""
-    ensemble = (search or {}).get("ensemble")
-    if (search or {}).get("model") != "ensemble" or not isinstance(ensemble, dict):
+    search = search or {}
+    ensemble = search.get("ensemble")
+    if search.get("model") != "ensemble" or not isinstance(ensemble, dict):
         return None
     members = [m for m in ensemble.get("members") or [] if isinstance(m, dict)]
     if not members:
         return None
     named = ", ".join(f"#{m.get('trial', '?')} {code(m.get('family', '?'), 40)}" for m in members)
     return (
-        f"Model: soft vote of trials {named}: CV {num(search.get('cv_score'))} "  # type: ignore[union-attr]
+        f"Model: soft vote of trials {named}: CV {num(search.get('cv_score'))} "
         f"vs {num(ensemble.get('best_single_cv_score'))} for the best single trial."
     )
 

@@ -68,11 +68,6 @@ def raw(flights_dir: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def flights(flights_dir: Path) -> pd.DataFrame:
-    return sources.read_flights(flights_dir)
-
-
-@pytest.fixture(scope="module")
 def joined(
     tmp_path_factory: pytest.TempPathFactory, flights_dir: Path, flights: pd.DataFrame
 ) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pytest
 from retrain.featurestore import sources
 from retrain.featurestore.store import FlightFeatureStore, route_of
 
-from .conftest import DELAYED_ABOVE, PUBLISH_LAG_HOURS
+from .conftest import DELAYED_ABOVE, PUBLISH_LAG_HOURS, RECENT_HORIZON_HOURS
 
 WEATHER = list(sources.WEATHER_COLUMNS)
 HISTORY = ["carrier_delay_rate_7d", "origin_delay_rate_1d", "route_delay_rate_28d"]
@@ -28,7 +28,7 @@ def entity_frame(flights: pd.DataFrame) -> pd.DataFrame:
 
 def build_and_join(work_dir: Path, data_dir: Path, flights: pd.DataFrame) -> pd.DataFrame:
     store = FlightFeatureStore(work_dir)
-    store.build(data_dir, flights, PUBLISH_LAG_HOURS, DELAYED_ABOVE)
+    store.build(data_dir, flights, PUBLISH_LAG_HOURS, DELAYED_ABOVE, RECENT_HORIZON_HOURS)
     joined = store.historical_features(entity_frame(flights))
     return joined.sort_values("flight_id").set_index("flight_id")
 
@@ -39,11 +39,6 @@ def tree_digest(folder: Path) -> str:
         if path.is_file():
             digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def flights(flights_dir: Path) -> pd.DataFrame:
-    return sources.read_flights(flights_dir)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +54,7 @@ def test_store_lives_in_its_work_dir_and_never_writes_data(
 ) -> None:
     before = tree_digest(flights_dir)
     store = FlightFeatureStore(tmp_path / "feast")
-    store.build(flights_dir, flights, PUBLISH_LAG_HOURS, DELAYED_ABOVE)
+    store.build(flights_dir, flights, PUBLISH_LAG_HOURS, DELAYED_ABOVE, RECENT_HORIZON_HOURS)
     assert (tmp_path / "feast" / "registry.db").is_file()
     assert len(list((tmp_path / "feast" / "sources").glob("*.parquet"))) == 9
     assert tree_digest(flights_dir) == before

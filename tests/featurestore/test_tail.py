@@ -14,15 +14,14 @@ from retrain.featurestore import definitions, sources
 from retrain.featurestore.store import FlightFeatureStore, route_of
 from retrain.stages.extract import hours_between
 
-from .conftest import DELAYED_ABOVE, PUBLISH_LAG_HOURS
+from .conftest import DELAYED_ABOVE, PUBLISH_LAG_HOURS, RECENT_HORIZON_HOURS
 
-HORIZON_HOURS = 2
 DELAY, DEPARTED_AT = sources.TAIL_PREV_DEP_DELAY, sources.TAIL_PREV_DEPARTED_AT
 
 
 def join_tail(work_dir: Path, data_dir: Path, flights: pd.DataFrame) -> pd.DataFrame:
     store = FlightFeatureStore(work_dir)
-    store.build(data_dir, flights, PUBLISH_LAG_HOURS, DELAYED_ABOVE, HORIZON_HOURS)
+    store.build(data_dir, flights, PUBLISH_LAG_HOURS, DELAYED_ABOVE, RECENT_HORIZON_HOURS)
     entities = flights[["flight_id", "origin", "carrier", "dest"]].assign(
         route=route_of(flights),
         event_timestamp=flights["event_time"],
@@ -32,11 +31,6 @@ def join_tail(work_dir: Path, data_dir: Path, flights: pd.DataFrame) -> pd.DataF
     joined = joined.set_index("flight_id")[[DELAY, DEPARTED_AT, "event_timestamp"]]
     joined[DEPARTED_AT] = pd.to_datetime(joined[DEPARTED_AT], utc=True, format="ISO8601")
     return joined
-
-
-@pytest.fixture(scope="module")
-def flights(flights_dir: Path) -> pd.DataFrame:
-    return sources.read_flights(flights_dir)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +49,7 @@ def departed_at(flights: pd.DataFrame) -> pd.Series:
 def test_values_match_an_independent_pandas_calculation(
     joined: pd.DataFrame, flights: pd.DataFrame
 ) -> None:
-    horizon = pd.Timedelta(hours=HORIZON_HOURS)
+    horizon = pd.Timedelta(hours=RECENT_HORIZON_HOURS)
     ttl = definitions.TAIL_TTL
     left_at = departed_at(flights)
     expected = []
@@ -156,7 +150,7 @@ def test_source_keeps_one_row_per_aircraft_and_instant() -> None:
             "dep_time": [705.0, 705.0, 701.0, np.nan],
         }
     )
-    source = sources.tail_previous_departures(frame, HORIZON_HOURS)
+    source = sources.tail_previous_departures(frame, RECENT_HORIZON_HOURS)
     # N1's duplicate instant kept once, no tailnum and the cancelled N2 dropped
     assert list(source["tailnum"]) == ["N1"]
     assert source.at[0, "available_at"] == pd.Timestamp("2013-01-01T14:05Z")

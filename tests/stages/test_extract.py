@@ -151,14 +151,14 @@ def test_window_filter_uses_the_windows_clock() -> None:
 def test_empty_window_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no flights scheduled in extract.window 2014-03-01"):
         extract.feast_features(
-            FLIGHTS, tmp_path / "feast", Window(start="2014-03-01", end="2014-04-01"), 5, 15.0
+            FLIGHTS, tmp_path / "feast", Window(start="2014-03-01", end="2014-04-01"), 5, 15.0, 2
         )
 
 
 def test_missing_raw_table_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="flights.csv.zip") as err:
         extract.feast_features(
-            tmp_path, tmp_path / "feast", Window(start="2013-01-01", end="2013-02-01"), 5, 15.0
+            tmp_path, tmp_path / "feast", Window(start="2013-01-01", end="2013-02-01"), 5, 15.0, 2
         )
     assert "retrain data" in str(err.value)
 

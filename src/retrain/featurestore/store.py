@@ -90,17 +90,11 @@ class FlightFeatureStore:
         flights: pd.DataFrame,
         publish_lag_hours: int,
         delayed_above_minutes: float,
-        recent_horizon_hours: int | None = None,
+        recent_horizon_hours: int,
     ) -> None:
-        """Write the parquet sources from data/ and register entities and views (`apply`).
-
-        `recent_horizon_hours` None = the params default (callers predating it pass none).
-        """
-        from retrain.config.extract import FeastOptions
+        """Write the parquet sources from data/ and register entities and views (`apply`)."""
         from retrain.featurestore import definitions, sources
 
-        if recent_horizon_hours is None:
-            recent_horizon_hours = FeastOptions().recent_horizon_hours
         frames = {
             "origin_weather": sources.weather_source(data_dir),
             "plane": sources.planes_source(data_dir),

@@ -104,10 +104,18 @@ class SearchResult:
     def trial(self, number: int) -> TrialRecord:
         return next(t for t in self.trials if t.number == number)
 
+    # The model fit_best returns is the ensemble when there is one: these describe it.
     @property
     def cv_score(self) -> float | None:
-        """CV score of the model fit_best returns (the ensemble's, if there is one)."""
         return self.ensemble.cv_score if self.ensemble else self.best.cv_score
+
+    @property
+    def cv_fold_scores(self) -> list[float]:
+        return self.ensemble.fold_scores if self.ensemble else self.best.fold_scores
+
+    @property
+    def threshold(self) -> float | None:
+        return self.ensemble.threshold if self.ensemble else self.best.threshold
 
     @property
     def n_pruned(self) -> int:
@@ -356,8 +364,10 @@ def run_search(
     best = _record(study.best_trial)
     ensemble = None
     if settings.train.ensemble.enabled:
-        sign = 1.0 if settings.greater_is_better else -1.0
-        ranked = [t.number for t in sorted(complete, key=lambda t: -sign * float(t.cv_score))]  # type: ignore[arg-type]
+        by_score = sorted(
+            complete, key=lambda t: float(t.cv_score or 0.0), reverse=settings.greater_is_better
+        )
+        ranked = [t.number for t in by_score]
         options = settings.train.ensemble
         ensemble = select_ensemble(
             oof,

@@ -125,7 +125,7 @@ def feast_features(
     window: Window,
     publish_lag_hours: int,
     delayed_above_minutes: float,
-    recent_horizon_hours: int | None = None,
+    recent_horizon_hours: int,
 ) -> tuple[pd.DataFrame, float]:
     """features.parquet content for source `feast`, and the point-in-time join's seconds."""
     from retrain.featurestore.sources import read_flights

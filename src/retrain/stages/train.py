@@ -155,9 +155,9 @@ def train(
             else None
         ),
         "cv_score": result.cv_score,
-        "cv_fold_scores": ensemble.fold_scores if ensemble else best.fold_scores,
+        "cv_fold_scores": result.cv_fold_scores,
         "cv_folds": result.folds,
-        "threshold": ensemble.threshold if ensemble else best.threshold,
+        "threshold": result.threshold,
         "n_trials": len(result.trials),
         "n_pruned": result.n_pruned,
         "n_trials_this_worker": len(result.local_trials),
