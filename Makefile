@@ -2,7 +2,22 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV_VERSION := 0.13.9
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# The project's own uv, pinned, in a project-local tools venv: it works where the system Python is
+# externally managed (PEP 668), leaves the user's Python alone and never depends on a `uv` that
+# happens to be on PATH. GitHub's workflows pin the same version in astral-sh/setup-uv.
+TOOLS := $(CURDIR)/.tools
+UV_STAMP := $(TOOLS)/uv-$(UV_VERSION).stamp
+# A `uv` already on PATH is used only if it is exactly the pinned version (as after
+# astral-sh/setup-uv in the workflows); otherwise the project installs its own.
+PATH_UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(if $(PATH_UV),$(shell $(PATH_UV) --version 2>/dev/null | cut -d' ' -f1-2)),uv $(UV_VERSION))
+UV := $(PATH_UV)
+UV_DEP :=
+else
+UV := $(TOOLS)/bin/uv
+UV_DEP := $(UV_STAMP)
+endif
+BOOTSTRAP_PYTHON ?= python3
 RUN := $(UV) run --frozen --no-sync
 # Some sandboxes set this; without bytecode caching every process recompiles mlflow, feast and
 # great-expectations on import (~3x slower start-up).
@@ -13,8 +28,18 @@ unexport PYTHONDONTWRITEBYTECODE
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-uv: ## install uv (pinned) if missing
-	@command -v uv >/dev/null 2>&1 || [ -x $(HOME)/.local/bin/uv ] || python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
+uv: $(UV_DEP) ## install the pinned uv into .tools/ (a venv of its own)
+
+$(UV_STAMP):
+	@command -v $(BOOTSTRAP_PYTHON) >/dev/null 2>&1 || { \
+	  echo "error: $(BOOTSTRAP_PYTHON) not found: install Python 3.11 (with venv), or run make BOOTSTRAP_PYTHON=/path/to/python3" >&2; exit 1; }
+	@rm -rf $(TOOLS)
+	@$(BOOTSTRAP_PYTHON) -m venv $(TOOLS) || { \
+	  echo "error: '$(BOOTSTRAP_PYTHON) -m venv' failed: install the venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; \
+	  rm -rf $(TOOLS); exit 1; }
+	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@$(UV) --version | grep -q "^uv $(UV_VERSION)\b"
+	@touch $@
 
 sync: uv ## create .venv from uv.lock (exact, reproducible)
 	@$(UV) sync --frozen --quiet
@@ -35,7 +60,7 @@ test: sync tools ## THE TEST COMMAND: lint + the whole default suite
 	@$(RUN) ruff format --check src tests bench
 	@$(RUN) pytest
 
-test-fast: sync ## the suite without slow tests
+test-fast: sync tools ## the suite without slow tests
 	@$(RUN) pytest -m "not slow"
 
 lint: sync ## ruff lint

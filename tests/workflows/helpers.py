@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,3 +32,25 @@ def run_scripts(workflow: dict[str, Any]) -> list[tuple[str, str, str]]:
             if "run" in step:
                 found.append((job_id, step.get("name", "?"), step["run"]))
     return found
+
+
+def pinned_uv_version() -> str:
+    """UV_VERSION from the Makefile: the one uv the project installs and the workflows pin."""
+    match = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert match, "the Makefile pins no UV_VERSION"
+    return match.group(1)
+
+
+def project_uv() -> Path:
+    """The uv the project's own set-up provides (`make uv` puts it in .tools/), or a uv on PATH
+    of exactly the pinned version (as the Makefile accepts); otherwise the test is skipped
+    loudly, so CI's summary shows it."""
+    wanted = f"uv {pinned_uv_version()}"
+    for candidate in (ROOT / ".tools" / "bin" / "uv", shutil.which("uv")):
+        if candidate and Path(candidate).is_file():
+            version = subprocess.run(
+                [str(candidate), "--version"], capture_output=True, text=True, check=False
+            ).stdout
+            if version.startswith(wanted + " ") or version.strip() == wanted:
+                return Path(candidate)
+    pytest.skip(f"no {wanted}: run `make uv` (the workflow steps need the project's pinned uv)")

@@ -2,10 +2,13 @@
 
 `run:` steps execute with GitHub's default shell (`bash --noprofile --norc -eo pipefail`), with
 the job's and the step's `env:` (expressions evaluated), GITHUB_EVENT_PATH / GITHUB_OUTPUT /
-GITHUB_STEP_SUMMARY files and the usual GITHUB_* variables. `uses:` steps are replaced by a
-local equivalent (checkout = the clone the caller made; setup-python / setup-uv = the Python
-and uv already installed; upload/download-artifact = a copy to/from a local folder; cache =
-nothing to restore). The one `run:` step that installs CML from npm is replaced by the
+GITHUB_STEP_SUMMARY files and the usual GITHUB_* variables. Their PATH is the system's
+(`/usr/bin:/bin`) plus what the job's own `uses:` steps add, never the developer's: a step finds
+a tool only if the workflow installs it. `uses:` steps are replaced by a local equivalent
+(checkout = the clone the caller made; setup-python = the Python 3.11 this suite runs on, put on
+PATH; setup-uv = the project's pinned uv put on PATH, refused unless the step asks for exactly
+that version; upload/download-artifact = a copy to/from a local folder; cache = nothing to
+restore). The one `run:` step that installs CML from npm is replaced by the
 recording stand-in (`cml_standin.py`) on PATH. Expressions are a small subset of GitHub's
 language; anything else raises, so a workflow cannot use a construct this runner ignores.
 """
@@ -23,7 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workflows.helpers import pinned_uv_version, project_uv
+
 STANDIN = Path(__file__).with_name("cml_standin.py")
+# A hosted runner's system directories; anything else on a step's PATH comes from the workflow.
+SYSTEM_PATH = ("/usr/bin", "/bin")
 CML_INSTALL = re.compile(r"^npm install --global @dvcorg/cml@\d+\.\d+\.\d+$")
 
 
@@ -65,6 +72,7 @@ class Runner:
     ref_name: str = "main"
     extra_env: dict[str, str] = field(default_factory=dict)
     timeout_s: int = 1800
+    added_path: list[str] = field(default_factory=list)  # prepended by setup-* steps
 
     # -- expressions ---------------------------------------------------------------------------
 
@@ -126,16 +134,13 @@ class Runner:
     def base_env(self) -> dict[str, str]:
         """The machine's environment (certificates, proxies, caches) without anything of the
         test process: its virtualenv, MLflow settings, pytest or GitHub variables."""
-        venv = os.environ.get("VIRTUAL_ENV")
-        path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
-        path = [p for p in path if not (venv and p.startswith(venv)) and ".venv" not in p]
         dropped = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "CI")
         env = {
             k: v
             for k, v in os.environ.items()
             if k not in dropped and not k.startswith(("MLFLOW_", "PYTEST_", "GITHUB_", "CML_"))
         }
-        env["PATH"] = os.pathsep.join([str(self.tools), *path])
+        env["PATH"] = os.pathsep.join([str(self.tools), *self.added_path, *SYSTEM_PATH])
         # A fresh hosted runner has no git identity: the workflow must set its own.
         no_config = self.artifacts.parent / "empty.gitconfig"
         no_config.touch()
@@ -165,6 +170,7 @@ class Runner:
 
     def run_job(self, workflow: dict[str, Any], job_id: str) -> JobResult:
         job = workflow["jobs"][job_id]
+        self.added_path = []  # every job starts on a fresh runner
         summary = self.artifacts.parent / f"summary-{job_id}.md"
         summary.write_text("")
         steps: dict[str, StepResult] = {}
@@ -219,8 +225,12 @@ class Runner:
             # The caller cloned the repository; a checkout that keeps no token leaves the
             # remote as it is.
             assert str(with_.get("persist-credentials")).lower() == "false"
-        elif action in ("actions/setup-python", "astral-sh/setup-uv", "actions/cache"):
-            pass  # python 3.11 and uv are installed here; there is no cache to restore
+        elif action == "actions/setup-python":
+            self._setup_python(str(with_.get("python-version", "")))
+        elif action == "astral-sh/setup-uv":
+            self._setup_uv(str(with_.get("version", "")))
+        elif action == "actions/cache":
+            pass  # there is no cache to restore
         elif action == "actions/upload-artifact":
             src = self.workdir / with_["path"]
             dest = self.artifacts / with_["name"]
@@ -239,6 +249,33 @@ class Runner:
         else:
             raise ValueError(f"no local equivalent for action {action}")
         return StepResult(name, "success", 0)
+
+    def _setup_python(self, version: str) -> None:
+        """Python `version` first on PATH, as setup-python leaves it (this suite's Python)."""
+        running = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if version != running:
+            raise ValueError(f"setup-python asks for {version!r}; the local runner has {running}")
+        base = Path(sys.base_prefix) / "bin" / f"python{running}"
+        bindir = self.artifacts.parent / "setup-python" / "bin"
+        bindir.mkdir(parents=True, exist_ok=True)
+        for name in ("python", "python3", f"python{running}"):
+            link = bindir / name
+            link.unlink(missing_ok=True)
+            link.symlink_to(base)
+        self.added_path.insert(0, str(bindir))
+
+    def _setup_uv(self, version: str) -> None:
+        """The project's pinned uv first on PATH, as setup-uv with `version:` leaves it."""
+        if version != pinned_uv_version():
+            raise ValueError(
+                f"setup-uv must pin version {pinned_uv_version()!r} (the Makefile's); got {version!r}"
+            )
+        bindir = self.artifacts.parent / "setup-uv" / "bin"
+        bindir.mkdir(parents=True, exist_ok=True)
+        link = bindir / "uv"
+        link.unlink(missing_ok=True)
+        link.symlink_to(project_uv())
+        self.added_path.insert(0, str(bindir))
 
 
 def parse_outputs(text: str) -> dict[str, str]:
