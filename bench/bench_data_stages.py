@@ -66,9 +66,9 @@ def join_side_by_side(repeats: int = 3) -> dict[str, object]:
     import pandas as pd
 
     from retrain.config import load_params
+    from retrain.extraction import flights_in_window
     from retrain.featurestore import definitions, sources
     from retrain.featurestore.store import FlightFeatureStore, route_of
-    from retrain.stages.extract import flights_in_window
 
     options = load_params(ROOT / "params.yaml").extract
     flights = sources.read_flights(ROOT / "data")

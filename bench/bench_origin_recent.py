@@ -66,9 +66,9 @@ def stage_processes() -> dict[str, object]:
 
 def join_cost(repeats: int = 2) -> dict[str, object]:
     from retrain.config import load_params
+    from retrain.extraction import flights_in_window
     from retrain.featurestore import definitions, sources
     from retrain.featurestore.store import FlightFeatureStore, route_of
-    from retrain.stages.extract import flights_in_window
 
     feast = load_params(ROOT / "params.yaml").extract
     flights = sources.read_flights(ROOT / "data")
@@ -201,9 +201,9 @@ def same_day_processes(repeats: int = 2) -> dict[str, object]:
 def join_cost_per_view() -> dict[str, object]:
     """Feast join of every flight: the views before, then + each new view, then all of them."""
     from retrain.config import load_params
+    from retrain.extraction import flights_in_window
     from retrain.featurestore import definitions, sources
     from retrain.featurestore.store import FlightFeatureStore, route_of
-    from retrain.stages.extract import flights_in_window
 
     options = load_params(ROOT / "params.yaml").extract
     flights = sources.read_flights(ROOT / "data")

@@ -163,11 +163,12 @@ def setup(tmp: Path, rows: int, real: bool) -> None:
     import pandas as pd
 
     from retrain.config import load_params
+    from retrain.exporting import export_model
+    from retrain.gating import paired_bootstrap
     from retrain.logs import quiet_environment
     from retrain.model_io import load_model, sha256_file
-    from retrain.registry import Registry
-    from retrain.stages.export import export_model
-    from retrain.stages.gate import paired_bootstrap, score
+    from retrain.registry import connect
+    from retrain.scoring import score_frame as score
 
     quiet_environment()
     test, candidate, champion, source = _data(tmp, rows, real)
@@ -182,7 +183,7 @@ def setup(tmp: Path, rows: int, real: bool) -> None:
         input_example_rows=5,
         parity_rows=50,
     )
-    registry = Registry(f"sqlite:///{work / 'mlruns.db'}")
+    registry = connect(f"sqlite:///{work / 'mlruns.db'}")
     ref, _ = registry.register(
         model_name,
         work / "champion-export",

@@ -78,8 +78,8 @@ def suite_cpu_seconds(features: Path) -> dict[str, float]:
     import pandas as pd
 
     from retrain import logs
+    from retrain import validation as validate
     from retrain.config import load_params
-    from retrain.stages import validate
 
     logs.setup()
     frame, params = pd.read_parquet(features), load_params("params.yaml")

@@ -8,7 +8,6 @@ retrain.model_io, exported as real MLflow model directories, registered in a rea
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import signal
@@ -92,7 +91,7 @@ def save(pipeline, path: Path) -> str:
 
 def export(pipeline, workdir: Path, name: str = "cand") -> tuple[Path, str]:
     """Save + export; returns (export dir, sha256 of the skops file)."""
-    from retrain.stages.export import export_model
+    from retrain.exporting import export_model
 
     skops = workdir / f"{name}.skops"
     sha = save(pipeline, skops)
@@ -126,26 +125,37 @@ def _exported_model(kind: str, seed: int) -> tuple[Path, str]:
 
 
 def register(registry, export_dir: Path, sha: str, baseline: str | None = None, **extra):
-    from retrain.registry import NO_VERSION
-
-    tags = {"sha256": sha, "baseline_version": baseline or NO_VERSION, **extra}
+    tags = {"sha256": sha, **({"baseline_version": baseline} if baseline else {}), **extra}
     ref, _ = registry.register(MODEL, export_dir, tags)
     return ref
 
 
 def write_search(path: Path, run_id: str = "run-123") -> Path:
-    path.write_text(
-        json.dumps(
-            {
-                "schema": 1,
-                "primary_metric": "roc_auc",
-                "threshold": 0.4,
-                "mlflow_run_id": run_id,
-                "train_start": "2013-06-01",
-                "train_end": "2013-08-01",
-            }
-        )
-    )
+    """A search.json as the train stage writes it (the fields push and report read matter)."""
+    from retrain.artifacts import SearchSummary
+
+    SearchSummary(
+        task="classification",
+        primary_metric="roc_auc",
+        greater_is_better=True,
+        best_family="hist_gradient_boosting",
+        best_params={},
+        best_trial=0,
+        cv_score=0.7,
+        threshold=0.4,
+        n_trials=1,
+        n_pruned=0,
+        n_trials_this_worker=1,
+        stopped_by="trials",
+        search_s=1.0,
+        refit_s=1.0,
+        elapsed_s=2.0,
+        study_name="study",
+        mlflow_run_id=run_id,
+        train_start="2013-06-01",
+        train_end="2013-08-01",
+        n_train=100,
+    ).write(path)
     return path
 
 
@@ -161,7 +171,7 @@ def fresh_store(directory: Path) -> str:
     import tempfile
 
     if not _TEMPLATE_DB:
-        from retrain.registry import Registry
+        from retrain.registry import MlflowRegistry as Registry
 
         template = Path(tempfile.mkdtemp(prefix="retrain-template-")) / "mlruns.db"
         Registry(f"sqlite:///{template}").champion("none")  # creates and migrates the schema

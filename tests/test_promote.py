@@ -18,10 +18,11 @@ from registry_support import (
     free_port,
     register,
 )
+from retrain.artifacts import RegistryRecord
 from retrain.cli import main
 from retrain.errors import UserError
 from retrain.promote import PromotionRefused, parse_record, promote
-from retrain.registry import Registry
+from retrain.registry import MlflowRegistry as Registry
 
 # Fits here are tiny; default OpenMP threads spin on a busy 2-core box (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -52,22 +53,26 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def record(ref, baseline: str | None) -> dict:
-    return {
-        "schema": 1,
-        "model": MODEL,
-        "version": ref.version,
-        "model_uri": ref.uri,
-        "sha256": ref.sha256,
-        "baseline_version": baseline,
-        "run_id": "r",
-        "blessed": True,
-    }
+def record(ref, baseline: str | None) -> RegistryRecord:
+    return RegistryRecord.model_validate(
+        {
+            "schema": 1,
+            "model": MODEL,
+            "version": ref.version,
+            "model_uri": ref.uri,
+            "sha256": ref.sha256,
+            "baseline_version": baseline,
+            "run_id": "r",
+            "blessed": True,
+        }
+    )
 
 
-def merge_pr(repo: Path, branch: str, content: dict) -> str:
+def merge_pr(repo: Path, branch: str, content: dict | RegistryRecord) -> str:
     """A retrain PR: branch, commit registry.json, merge with a merge commit."""
     git(repo, "checkout", "-q", "-b", branch)
+    if isinstance(content, RegistryRecord):
+        content = content.to_dict()
     (repo / "registry.json").write_text(json.dumps(content, indent=2) + "\n")
     git(repo, "add", "registry.json")
     git(repo, "commit", "-q", "-m", f"retrain: {branch}")
@@ -164,7 +169,7 @@ def test_deleting_registry_json_of_a_later_model_or_under_another_champion_is_re
     assert registry.champion(MODEL).version == v2.version  # nothing moved
 
     # A registry.json naming a model with a baseline, then deleted: no safe meaning.
-    (repo / "registry.json").write_text(json.dumps(record(v2, v1.version)))
+    (repo / "registry.json").write_text(record(v2, v1.version).to_json())
     git(repo, "add", "registry.json")
     git(repo, "commit", "-q", "-m", "v2")
     git(repo, "rm", "-q", "registry.json")
@@ -199,7 +204,7 @@ def test_tampered_artifact_and_sha_mismatch_refused(
 ) -> None:
     registry = Registry(registry_store)
     v1 = register(registry, *exports[0])
-    wrong = {**record(v1, None), "sha256": "0" * 64}
+    wrong = record(v1, None).model_copy(update={"sha256": "0" * 64})
     with pytest.raises(PromotionRefused, match="not the validated model"):
         promote(registry, wrong, commit="c", who="t")
     stored = next((tmp_path / "mlartifacts").rglob("model.skops"))
@@ -293,10 +298,8 @@ def test_promote_against_server(repo: Path, mlflow_server: str, exports, monkeyp
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     registry = Registry(mlflow_server)
     name = f"{MODEL}-promote-server"
-    v1, _ = registry.register(
-        name, exports[0][0], {"sha256": exports[0][1], "baseline_version": "none"}
-    )
-    content = {**record(v1, None), "model": name}
+    v1, _ = registry.register(name, exports[0][0], {"sha256": exports[0][1]})
+    content = record(v1, None).model_copy(update={"model": name})
     merge = merge_pr(repo, "s", content)
     assert run_promote(repo) == 0 and run_promote(repo) == 0
     assert registry.champion(name).version == v1.version

@@ -15,7 +15,8 @@ from registry_support import (
     free_port,
 )
 from retrain.errors import ServiceUnavailable, UserError
-from retrain.registry import ModelRef, Registry
+from retrain.registry import MlflowRegistry as Registry
+from retrain.registry import ModelRef
 
 # Fits here are tiny; default OpenMP threads spin on a busy 2-core box (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("single_thread")

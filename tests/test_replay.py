@@ -28,14 +28,14 @@ monitor:
 
 def write_params(tmp_path: Path, text: str = PARAMS) -> Path:
     path = tmp_path / "params.yaml"
-    path.write_text(text)
+    path.write_text("base: {timezone: America/New_York}\n" + text)  # the flights' clock
     return path
 
 
 @pytest.mark.integration
 @pytest.mark.slow
 def test_replay_two_months_three_policies(tmp_path: Path) -> None:
-    from retrain.registry import Registry
+    from retrain.registry import MlflowRegistry as Registry
 
     registry_dir = tmp_path / "registry"
     code = main(
@@ -126,3 +126,29 @@ def test_features_without_event_time(tmp_path: Path, capsys: pytest.CaptureFixtu
     code = main(["replay", "--params", str(write_params(tmp_path)), "--features", str(path)])
     assert code == 2
     assert "has no 'event_time' column" in capsys.readouterr().err
+
+
+def test_the_served_metric_is_the_tasks_primary_metric() -> None:
+    from retrain.config import parse_params
+    from retrain.replay import markdown, served_metric
+
+    # given the default classification params and a regression task
+    auc = served_metric(parse_params({}))
+    rmse = served_metric(parse_params({"base": {"task": "regression"}}))
+    # then ROC AUC keeps replay.json's names, and another metric is named as itself
+    assert (auc.name, auc.key, auc.label) == ("roc_auc", "auc", "AUC")
+    assert (rmse.name, rmse.key) == ("rmse", "rmse") and "lower is better" in rmse.axis
+    # when a regression replay is tabled
+    month = {"month": 3, "rmse": 12.5, "n": 500, "champion_version": "1", "retrained": False}
+    policy = {"months": [month], "mean_rmse": 12.5, "retrains": 0, "promotions": 0}
+    result = {
+        "year": 2013,
+        "served_months": [3],
+        "policies": {"never": policy},
+        "trainings": 1,
+        "elapsed_s": 1.0,
+    }
+    table = markdown(result, rmse)
+    # then the table shows the regression metric
+    assert "champion rmse per month" in table
+    assert "| 2013-03 | 12.5000 (v1) |" in table and "**12.5000**" in table

@@ -11,6 +11,14 @@ from pathlib import Path
 import pytest
 
 from retrain import report
+from retrain.artifacts import (
+    GateVerdict,
+    Leaderboard,
+    LeaderboardRow,
+    RegistryRecord,
+    SearchSummary,
+    ValidationResult,
+)
 from retrain.cli import main as retrain_main
 from retrain.errors import UserError
 
@@ -177,7 +185,10 @@ def test_untrusted_payload_text_cannot_inject_markup(tmp_path: Path) -> None:
     trigger["client_payload"]["detector"] = "<script>alert(1)</script>"
     trigger["client_payload"]["features"] = ["a`|b", "<b>"]
     (tmp_path / "t.json").write_text(json.dumps(trigger))
-    section = report.section_trigger(report.read_object(tmp_path / "t.json", "trigger payload"))
+    trigger_file = report.read_object(
+        tmp_path / "t.json", "trigger payload", "retrain check-payload"
+    )
+    section = report.section_trigger(trigger_file)
     reason_row = next(line for line in section.splitlines() if line.startswith("| reason"))
     assert "\n# h" not in section  # the newline did not start a heading
     markdown_it = pytest.importorskip("markdown_it")
@@ -195,8 +206,8 @@ def test_untrusted_payload_text_cannot_inject_markup(tmp_path: Path) -> None:
 
 BAD_FORMS = [
     ("not json", "{nope", "not valid JSON"),
-    ("a list", "[1, 2]", "must hold a JSON object"),
-    ("wrong schema", '{"schema": 2}', "has schema 2"),
+    ("a list", "[1, 2]", "not an object"),
+    ("wrong schema", '{"schema": 2}', "unknown schema 2"),
 ]
 
 
@@ -224,23 +235,58 @@ def test_malformed_input_is_an_error_naming_the_file(
     assert str(bad) in str(err.value)
 
 
+# Each input's fixture file, and the contract model it is read with.
+FIXTURE_OF = {
+    "gate": ("gate.json", GateVerdict),
+    "registry": ("registry.json", RegistryRecord),
+    "validation": ("result.json", ValidationResult),
+    "leaderboard": ("leaderboard.json", Leaderboard),
+    "search": ("search.json", SearchSummary),
+}
+DROP = object()
+
+
+def _broken(option: str, **changes: object) -> str:
+    """The option's (valid) fixture with `changes` applied; a DROP value removes the key."""
+    data = json.loads((FIX / FIXTURE_OF[option][0]).read_text())
+    for key, value in changes.items():
+        if value is DROP:
+            data.pop(key)
+        else:
+            data[key] = value
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("option", sorted(FIXTURE_OF))
+def test_fixtures_are_what_the_writers_write(option: str) -> None:
+    name, model = FIXTURE_OF[option]
+    parsed = model.read(FIX / name, "update the fixture to the model in retrain.artifacts")
+    assert json.loads((FIX / name).read_text()) == parsed.to_dict()
+
+
 @pytest.mark.parametrize(
-    ("option", "content", "message"),
+    ("option", "changes", "message"),
     [
-        ("gate", '{"schema": 1, "checks": []}', "lacks the key 'blessed'"),
-        ("gate", '{"schema": 1, "blessed": "yes", "checks": []}', "'blessed' must be bool"),
-        ("gate", '{"schema": 1, "blessed": true, "checks": [{"name": "x"}]}', "checks\\[0\\]"),
-        ("gate", '{"blessed": true, "checks": [], "champion_version": "v3"}', "version number"),
-        ("registry", '{"schema": 1, "model": "m", "version": "v4"}', "version number or null"),
-        ("validation", '{"schema": 1, "success": true, "checks": [{}]}', "checks\\[0\\]"),
-        ("leaderboard", '{"schema": 1, "trials": [3]}', "trials\\[0\\]"),
+        ("gate", {"schema": DROP}, "unknown schema None"),
+        ("gate", {"blessed": DROP}, "blessed: Field required"),
+        ("gate", {"blessed": "yes"}, "blessed: Input should be a valid boolean"),
+        ("gate", {"checks": [{"name": "x"}]}, "checks\\.0\\.passed: Field required"),
+        ("gate", {"champion_version": "v3"}, "champion_version: String should match pattern"),
+        ("registry", {"version": "v4"}, "version number or null"),
+        ("validation", {"checks": [{}]}, "checks\\.0\\.expectation: Field required"),
+        ("leaderboard", {"trials": [3]}, "trials\\.0: Input should be a valid dictionary"),
+        ("search", {"cv_score": "high"}, "cv_score: Input should be a valid number"),
     ],
 )
-def test_wrong_shapes_are_errors(tmp_path: Path, option: str, content: str, message: str) -> None:
+def test_wrong_shapes_are_errors(
+    tmp_path: Path, option: str, changes: dict[str, object], message: str
+) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(content)
-    with pytest.raises(UserError, match=message):
+    bad.write_text(_broken(option, **changes))
+    with pytest.raises(UserError, match=message) as err:
         report.build_report(_no_inputs(tmp_path, **{option: bad}))
+    assert str(bad) in str(err.value)
+    assert "docs/contracts.md" in (err.value.hint or "")
 
 
 def test_malformed_plot_data_is_an_error(tmp_path: Path) -> None:
@@ -270,6 +316,18 @@ def test_bad_input_exits_2_and_writes_nothing(
     assert not (tmp_path / "r").exists()
     assert _cli(tmp_path, "--top", "0", monkeypatch=monkeypatch) == 2
     assert _cli(tmp_path, "--out", "report.html", monkeypatch=monkeypatch) == 2
+
+
+def test_a_wrong_typed_field_exits_2_naming_the_file_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gate.json").write_text(_broken("gate", checks_passed="yes"))
+    assert _cli(tmp_path, "--gate", "gate.json", "--out", "r/report.md",
+                monkeypatch=monkeypatch) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "error: gate verdict gate.json is not a valid gate result: checks_passed:" in err
+    assert "fix: re-run `retrain gate`" in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_rendered_html_has_the_tables_and_images(tmp_path: Path) -> None:
@@ -321,30 +379,34 @@ def test_a_huge_report_still_fits_a_pr_comment(tmp_path: Path) -> None:
         for i in range(2000)
     ]  # fmt: skip
     bad = tmp_path / "result.json"
-    bad.write_text(json.dumps({"schema": 1, "success": True, "n_rows": 5, "checks": checks}))
+    bad.write_text(json.dumps({"schema": 1, "success": True, "n_rows": 5, "n_checks": 2000,
+                               "n_failed": 0, "checks": checks}))  # fmt: skip
     built = report.build_report(_no_inputs(tmp_path, validation=bad))
     assert len(built.markdown) < 65_536
     assert "All 2000 expectations: omitted, a pull request comment is limited" in built.markdown
 
 
 def test_leaderboard_names_the_ensemble_members_only_for_an_ensemble() -> None:
-    board = {"primary_metric": "roc_auc", "trials": [
-        {"rank": 1, "number": 6, "family": "extra_trees", "params": {}, "cv_score": 0.73},
-    ]}  # fmt: skip
-    search = {
+    board = Leaderboard(primary_metric="roc_auc", greater_is_better=True, trials=[
+        LeaderboardRow(rank=1, number=6, family="extra_trees", params={}, cv_score=0.73,
+                       fit_time_s=2.5, state="complete"),
+    ])  # fmt: skip
+    written = json.loads((FIX / "search.json").read_text())
+    search = SearchSummary.model_validate({
+        **written,
         "model": "ensemble",
         "cv_score": 0.7431,
         "ensemble": {
             "members": [
-                {"trial": 6, "family": "extra_trees"},
-                {"trial": 4, "family": "hist_gradient_boosting"},
+                {"trial": 6, "family": "extra_trees", "params": {}, "cv_score": 0.73},
+                {"trial": 4, "family": "hist_gradient_boosting", "params": {}, "cv_score": 0.7319},
             ],
             "best_single_cv_score": 0.7319,
         },
-    }
+    })  # fmt: skip
     text = report.section_leaderboard(board, 5, search)
     assert "soft vote of trials #6 `extra_trees`, #4 `hist_gradient_boosting`" in text
     assert "CV 0.7431 vs 0.7319" in text
-    single = {"model": "single", "cv_score": 0.73, "ensemble": None}
+    single = SearchSummary.model_validate({**written, "model": "single", "cv_score": 0.73})
     assert "soft vote" not in report.section_leaderboard(board, 5, single)
     assert "soft vote" not in report.section_leaderboard(board, 5, None)

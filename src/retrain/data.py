@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from retrain.errors import UserError
+from retrain.fileio import atomic_path
 
 log = logging.getLogger("retrain.data")
 
@@ -42,10 +43,6 @@ def md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def is_complete(data_dir: Path) -> bool:
-    return all((data_dir / name).is_file() for name in FILES)
-
-
 def rebuild(data_dir: Path) -> list[Path]:
     """Copy the package's tables into data_dir (atomically per file). Returns the files written."""
     source = package_data_dir()
@@ -55,9 +52,8 @@ def rebuild(data_dir: Path) -> list[Path]:
         target = data_dir / name
         if target.is_file() and md5(target) == md5(source / name):
             continue
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        shutil.copyfile(source / name, tmp)
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source / name, tmp)
         written.append(target)
     return written
 

@@ -36,15 +36,3 @@ def data_hash(root: Path | None = None) -> str:
         if outs and outs[0].get("md5"):
             return str(outs[0]["md5"])
     return "unknown"
-
-
-def stage_dep_hash(stage: str, dep_path: str, root: Path | None = None) -> str | None:
-    """md5 of one dependency of a stage as recorded in dvc.lock (None if absent)."""
-    lock = (root or Path.cwd()) / "dvc.lock"
-    if not lock.is_file():
-        return None
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-    for dep in stages.get(stage, {}).get("deps", []):
-        if dep.get("path") == dep_path:
-            return dep.get("md5")
-    return None

@@ -1,8 +1,9 @@
 """Save and load the model pipeline with skops (no pickle), checked by sha256 and an allow-list.
 
-Loading never trusts the artifact's own list of types: only those in `trusted_types.txt`, kept
-in the repository and reviewed like code, may be instantiated. A changed file is caught by its
-sha256 before skops even opens it.
+Loading never trusts the artifact's own list of types: only those declared by the code that
+builds models may be instantiated (`trusted_types()`: each registered model family's
+`skops_types`, plus the shared preprocessing's and the ensemble's), reviewed like code. A
+changed file is caught by its sha256 before skops even opens it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from typing import Any
 
 from retrain.errors import UserError
 
-TRUSTED_TYPES_FILE = Path(__file__).with_name("trusted_types.txt")
+# Where the allow-list is declared (named in the errors).
+TYPES_HINT = (
+    "the family's skops_types in src/retrain/search/families.py (or SKOPS_TYPES in "
+    "src/retrain/search/preprocess.py / ensemble.py)"
+)
 
 
 def sha256_file(path: Path) -> str:
@@ -27,8 +32,11 @@ def sha256_file(path: Path) -> str:
 
 
 def trusted_types() -> list[str]:
-    lines = TRUSTED_TYPES_FILE.read_text(encoding="utf-8").splitlines()
-    return sorted({ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")})
+    """Types skops may instantiate beyond its own safe set, derived from the registered families
+    plus the fixed preprocessing and ensemble types."""
+    from retrain.search import ensemble, families, preprocess
+
+    return sorted(families.skops_types() | preprocess.SKOPS_TYPES | ensemble.SKOPS_TYPES)
 
 
 def save_model(model: Any, path: Path) -> str:
@@ -50,7 +58,7 @@ def save_model(model: Any, path: Path) -> str:
         if unknown:
             raise UserError(
                 f"the model uses types not in the allow-list: {', '.join(unknown)}",
-                f"review them and add to {TRUSTED_TYPES_FILE.relative_to(Path(__file__).parents[2])}",
+                f"review them and declare them in {TYPES_HINT}",
             )
         tmp.replace(path)
     finally:
@@ -85,6 +93,6 @@ def load_model(path: Path, expected_sha256: str | None = None) -> Any:
     if unknown:
         raise UserError(
             f"{path} contains types outside the allow-list: {', '.join(unknown)}",
-            "if these are expected, review and add them to src/retrain/trusted_types.txt",
+            f"if these are expected, review them and declare them in {TYPES_HINT}",
         )
     return sio.load(path, trusted=allowed)

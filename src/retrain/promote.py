@@ -30,20 +30,21 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import logging
 import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from retrain.artifacts import RegistryRecord
 from retrain.errors import UserError
 
-log = logging.getLogger("retrain.promote")
+if TYPE_CHECKING:
+    from retrain.registry import Registry
 
-SCHEMA = 1
+log = logging.getLogger("retrain.promote")
 
 
 class PromotionRefused(UserError):
@@ -75,7 +76,7 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
-def read_record_at(repo: Path, ref: str, path: str) -> tuple[dict[str, Any], str]:
+def read_record_at(repo: Path, ref: str, path: str) -> tuple[RegistryRecord, str]:
     """registry.json as committed at `ref` (never the working tree) and the commit sha."""
     if ref.startswith("-"):
         raise UserError(f"invalid ref {ref!r}", "pass a branch, tag or commit")
@@ -93,7 +94,7 @@ def read_record_at(repo: Path, ref: str, path: str) -> tuple[dict[str, Any], str
     return parse_record(text, f"{path} at {ref}"), commit
 
 
-def _withdrawal_at(repo: Path, commit: str, path: str) -> dict[str, Any] | None:
+def _withdrawal_at(repo: Path, commit: str, path: str) -> RegistryRecord | None:
     """If `commit` deleted registry.json and its parent's record introduced a first model
     (no baseline), the record that withdraws that model; else None."""
     try:
@@ -103,43 +104,19 @@ def _withdrawal_at(repo: Path, commit: str, path: str) -> dict[str, Any] | None:
     if not _git(repo, "ls-tree", "--name-only", parent, "--", path).strip():
         return None
     before = parse_record(_git(repo, "show", f"{parent}:{path}"), f"{path} before {commit[:12]}")
-    if before["version"] is None or not before.get("blessed"):
+    if before.version is None or not before.blessed:
         return None
-    if before["baseline_version"] is not None:
+    if before.baseline_version is not None:
         raise UserError(
-            f"{path} was deleted at {commit[:12]}, but it named v{before['version']}, which "
-            f"replaced v{before['baseline_version']}: a deletion cannot say which model to serve",
+            f"{path} was deleted at {commit[:12]}, but it named v{before.version}, which "
+            f"replaced v{before.baseline_version}: a deletion cannot say which model to serve",
             "revert the retrain PR instead (the revert restores the older registry.json)",
         )
-    return {
-        "schema": SCHEMA,
-        "model": before["model"],
-        "version": None,
-        "sha256": None,
-        "baseline_version": None,
-        "blessed": False,
-        "withdraws": str(before["version"]),
-    }
+    return RegistryRecord(model=before.model, blessed=False, withdraws=before.version)
 
 
-def parse_record(text: str, where: str) -> dict[str, Any]:
-    hint = "restore registry.json as written by `retrain push`"
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{where} is not valid JSON: {exc}", hint) from None
-    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
-        raise UserError(f"{where} is not a schema-{SCHEMA} registry record", hint)
-    for key in ("model", "version", "sha256", "baseline_version", "blessed"):
-        if key not in record:
-            raise UserError(f"{where} lacks '{key}'", hint)
-    if not isinstance(record["model"], str) or not record["model"]:
-        raise UserError(f"{where}: 'model' must be a non-empty string", hint)
-    if record["version"] is not None and not str(record["version"]).isdigit():
-        raise UserError(f"{where}: 'version' must be a version number or null", hint)
-    if record["version"] is not None and not record.get("sha256"):
-        raise UserError(f"{where} names version {record['version']} without its sha256", hint)
-    return record
+def parse_record(text: str, where: str) -> RegistryRecord:
+    return RegistryRecord.parse(text, where, "restore registry.json as written by `retrain push`")
 
 
 def _who() -> str:
@@ -157,8 +134,8 @@ def _v(version: str | None) -> str:
 
 
 def promote(
-    registry: Any,
-    record: dict[str, Any],
+    registry: Registry,
+    record: RegistryRecord,
     *,
     commit: str,
     who: str,
@@ -168,16 +145,16 @@ def promote(
     """Compare-and-set the champion alias to the version `record` names (see module doc)."""
     from retrain.registry import CHALLENGER, CHAMPION, NO_VERSION, PREVIOUS
 
-    model = record["model"]
-    if record.get("withdraws") is not None:
+    model = record.model
+    if record.withdraws is not None:
         return withdraw(registry, record, commit=commit, who=who, force=force, reason=reason)
-    if record["version"] is None or not record.get("blessed"):
+    if record.version is None or not record.blessed:
         return Outcome("nothing", model, None, None, "registry.json names no blessed version")
-    target = registry.version(model, record["version"])
-    if target.sha256 != record["sha256"]:
+    target = registry.version(model, record.version)
+    if target.sha256 != record.sha256:
         raise PromotionRefused(
             f"{model} v{target.version} has sha256 {str(target.sha256)[:12]}… in the registry, "
-            f"but registry.json names {str(record['sha256'])[:12]}…: not the validated model",
+            f"but registry.json names {str(record.sha256)[:12]}…: not the validated model",
             "re-run the retrain so registry.json and the registry agree",
         )
     with tempfile.TemporaryDirectory(prefix="retrain-promote-") as tmp:
@@ -193,8 +170,8 @@ def promote(
             "noop", model, current_version, target.version, f"v{target.version} is already champion"
         )
 
-    baseline = record["baseline_version"]
-    baseline = None if baseline in (None, NO_VERSION) else str(baseline)
+    # registry records written before schema fixes spelled "no baseline" as "none"
+    baseline = None if record.baseline_version in (None, NO_VERSION) else record.baseline_version
     forward = current_version == baseline
     rollback = current is not None and current.tags.get("baseline_version") == target.version
     kind = "rolled_back" if rollback and not forward else "promoted"
@@ -236,7 +213,7 @@ def promote(
 
 
 def _record_move(
-    registry: Any,
+    registry: Registry,
     model: str,
     from_version: str | None,
     to_version: str | None,
@@ -248,11 +225,11 @@ def _record_move(
     force: bool,
 ) -> str:
     """After the aliases moved: tag a rolled-back version, append the audit record; its key."""
-    from retrain.registry import _utc_stamp
+    from retrain.registry import utc_stamp
 
     if kind == "rolled_back" and from_version is not None:
         registry.set_version_tag(
-            model, from_version, "rolled_back", f"{_utc_stamp()} to {_v(to_version)}"
+            model, from_version, "rolled_back", f"{utc_stamp()} to {_v(to_version)}"
         )
     return registry.add_audit(
         model,
@@ -269,8 +246,8 @@ def _record_move(
 
 
 def withdraw(
-    registry: Any,
-    record: dict[str, Any],
+    registry: Registry,
+    record: RegistryRecord,
     *,
     commit: str,
     who: str,
@@ -280,7 +257,7 @@ def withdraw(
     """Remove the champion alias from the first model, whose PR was reverted (step 4)."""
     from retrain.registry import CHAMPION, PREVIOUS
 
-    model, version = record["model"], record["withdraws"]
+    model, version = record.model, record.withdraws
     current = registry.champion(model)
     if current is None:
         return Outcome("noop", model, None, None, f"{model} has no champion: nothing to withdraw")
@@ -308,7 +285,7 @@ def withdraw(
 
 def cli(argv: list[str]) -> int:
     from retrain import logs
-    from retrain.registry import Registry
+    from retrain.registry import connect
 
     parser = argparse.ArgumentParser(prog="retrain promote", description=__doc__.splitlines()[0])
     parser.add_argument("--ref", required=True, help="git ref whose registry.json to promote")
@@ -324,7 +301,7 @@ def cli(argv: list[str]) -> int:
         raise UserError("--reason is only used with --force", "add --force or drop --reason")
     record, commit = read_record_at(args.repo, args.ref, args.registry_file)
     outcome = promote(
-        Registry(),
+        connect(),
         record,
         commit=commit,
         who=_who(),

@@ -1,6 +1,9 @@
 """The MLflow model registry as one service object: versions, tags, aliases, audit, artifacts.
 
-Every stage and command that talks to the registry goes through `Registry`, so the failure
+`Registry` is the interface the rest of the code depends on; `MlflowRegistry` implements it over
+an MLflow tracking/registry store, and `connect()` is the one place that builds it (from
+`MLFLOW_TRACKING_URI`, else the project's sqlite store). Every stage and command that talks to
+the registry goes through it, so the failure
 modes are handled once: an unreachable store raises `ServiceUnavailable` (exit 3) within
 seconds, a missing version is a `UserError`, and a pipeline is only ever loaded after its
 artifact's sha256 matched the version's `sha256` tag (recorded at push time, outside the
@@ -20,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from retrain.errors import ServiceUnavailable, UserError
 
@@ -30,7 +33,8 @@ PREVIOUS = "previous"
 AUDIT_PREFIX = "audit."
 # Where the skops Pipeline sits inside an exported MLflow model directory (pyfunc artifacts).
 SKOPS_IN_MODEL_DIR = "artifacts/model.skops"
-NO_VERSION = "none"  # tag value for "no baseline" (tags are strings)
+SHA256_IN_MODEL_DIR = "artifacts/sha256.txt"
+NO_VERSION = "none"  # how messages and the audit trail spell "no version"
 
 # Fail in seconds, not minutes, when a tracking server is down (MLflow's defaults retry with
 # exponential back-off for several minutes). The user's own settings win.
@@ -88,9 +92,30 @@ def _is_unreachable(exc: Exception) -> bool:
     return any(m in text for m in markers)
 
 
-def _utc_stamp(now: datetime | None = None) -> str:
+def utc_stamp(now: datetime | None = None) -> str:
     # Sortable and a valid MLflow tag key (no colons), microseconds so two records never collide.
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def exported_sha256(export_dir: Path) -> str:
+    """sha256 of the exported skops file, checked against the export's own sha256.txt."""
+    from retrain.model_io import sha256_file
+
+    skops = export_dir / SKOPS_IN_MODEL_DIR
+    recorded = export_dir / SHA256_IN_MODEL_DIR
+    if not (export_dir / "MLmodel").is_file() or not skops.is_file() or not recorded.is_file():
+        raise UserError(
+            f"{export_dir} is not a model directory written by `retrain export`",
+            "run the export stage (dvc repro export)",
+        )
+    actual = sha256_file(skops)
+    expected = recorded.read_text(encoding="utf-8").split()[0] if recorded.stat().st_size else ""
+    if actual != expected:
+        raise UserError(
+            f"{skops} has sha256 {actual[:12]}…, but the export recorded {expected[:12]}…",
+            "re-run the export stage; never edit exported models by hand",
+        )
+    return actual
 
 
 def _skip_feast_header_plugin() -> None:
@@ -121,8 +146,37 @@ def _skip_feast_header_plugin() -> None:
         plugins.get_entry_points = original
 
 
-class Registry:
-    """Service object over an MLflow tracking/registry store (sqlite file or `mlflow server`)."""
+class Registry(Protocol):
+    """What the project needs of a model registry (versions, tags, aliases, audit, artifacts).
+    A new backend implements these methods; `connect()` builds the configured one."""
+
+    uri: str
+
+    def alias(self, model: str, alias: str) -> ModelRef | None: ...
+    def champion(self, model: str) -> ModelRef | None: ...
+    def version(self, model: str, version: str | int) -> ModelRef: ...
+    def find(self, model: str, tags: dict[str, str]) -> list[ModelRef]: ...
+    def model_tags(self, model: str) -> dict[str, str]: ...
+    def audit(self, model: str) -> list[dict[str, Any]]: ...
+    def download_skops(self, ref: ModelRef, dst: Path) -> Path: ...
+    def load_pipeline(self, ref: ModelRef) -> Any: ...
+    def register(
+        self, model: str, model_dir: Path, tags: dict[str, str], experiment: str = "registry"
+    ) -> tuple[ModelRef, bool]: ...
+    def set_alias(self, model: str, alias: str, version: str) -> None: ...
+    def delete_alias(self, model: str, alias: str) -> None: ...
+    def set_version_tag(self, model: str, version: str, key: str, value: str) -> None: ...
+    def add_audit(self, model: str, record: dict[str, Any], now: datetime | None = None) -> str: ...
+
+
+def connect(tracking_uri: str | None = None) -> Registry:
+    """The project's registry: `tracking_uri`, else $MLFLOW_TRACKING_URI, else the local
+    sqlite store (see `retrain.tracking`)."""
+    return MlflowRegistry(tracking_uri)
+
+
+class MlflowRegistry:
+    """`Registry` over an MLflow tracking/registry store (sqlite file or `mlflow server`)."""
 
     def __init__(self, tracking_uri: str | None = None) -> None:
         from retrain import logs, tracking
@@ -306,18 +360,24 @@ class Registry:
         model: str,
         model_dir: Path,
         tags: dict[str, str],
-        identity: tuple[str, ...] = ("sha256", "baseline_version"),
         experiment: str = "registry",
     ) -> tuple[ModelRef, bool]:
-        """Register `model_dir` as a new version of `model` unless one with the same identity
-        tags exists; returns (version, created).
+        """Register `model_dir` as a new version of `model` unless one with the same artifact
+        (`sha256` tag) and the same baseline (`baseline_version` tag, absent for a first model)
+        exists; returns (version, created).
 
         Concurrency: register-then-dedupe. Each pusher registers, then re-reads the versions
         with the same identity; the oldest wins and a newer duplicate is deleted by the process
         that created it. Works on any backend (no file lock, which a server could not share).
         """
-        key = {k: tags[k] for k in identity}
-        existing = self.find(model, key)
+        key = {"sha256": tags["sha256"]}
+        baseline = tags.get("baseline_version")
+
+        def same_identity() -> list[ModelRef]:
+            found = self.find(model, key)
+            return [r for r in found if r.tags.get("baseline_version") == baseline]
+
+        existing = same_identity()
         if existing:
             return existing[0], False
         with self._service(f"register a version of {model}"):
@@ -342,7 +402,7 @@ class Registry:
                 tags=tags,
                 await_creation_for=0,
             )
-        same = self.find(model, key)
+        same = same_identity()
         keeper = same[0] if same else _ref(mv)
         if keeper.version != str(mv.version):
             with self._service(f"remove duplicate {model} version {mv.version}"):
@@ -371,7 +431,7 @@ class Registry:
 
     def add_audit(self, model: str, record: dict[str, Any], now: datetime | None = None) -> str:
         """Append an audit record (model-level tag `audit.<UTC timestamp>`); returns its key."""
-        key = f"{AUDIT_PREFIX}{_utc_stamp(now)}"
+        key = f"{AUDIT_PREFIX}{utc_stamp(now)}"
         with self._service(f"write the audit record of {model}"):
             self._client.set_registered_model_tag(model, key, json.dumps(record, sort_keys=True))
         return key

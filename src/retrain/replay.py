@@ -1,13 +1,14 @@
 """`retrain replay`: closed-loop, month-by-month replay of a year comparing retrain policies.
 
-Each month the policy's champion serves, the month's labels arrive and its AUC is recorded;
-then the policy decides whether to retrain: `never`, `monthly`, or `monitor` (the monitor's
-drift/decay check with its persistence state). A retrain runs the production stage code:
-prepare.split -> train.train -> export.export_model -> gate.evaluate_gate -> push.push ->
-promote.promote, against a throw-away MLflow registry (sqlite in a temp dir), so the gate can
-reject a candidate and the champion alias moves only by promotion.
+Each month the policy's champion serves, the month's labels arrive and its primary metric
+(`train.metric.<task>`, ROC AUC by default) is recorded; then the policy decides whether to
+retrain: `never`, `monthly`, or `monitor` (the monitor's drift/decay check with its persistence
+state). A retrain runs the production code the stages run: splitting.split -> training.train ->
+exporting.export_model -> gating.evaluate_gate -> pushing.push -> promote.promote, against a
+throw-away MLflow registry (sqlite in a temp dir), so the gate can reject a candidate and the
+champion alias moves only by promotion.
 
-Writes replay.json, replay.md and replay.png (monthly AUC per policy, retrains marked).
+Writes replay.json, replay.md and replay.png (the monthly metric per policy, retrains marked).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from retrain.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from retrain.artifacts import MonitorState, RegistryRecord, SearchSummary, VersionTags
     from retrain.config import Params
 
 log = logging.getLogger("retrain.replay")
@@ -35,12 +37,34 @@ SCHEMA = 1
 
 
 @dataclass(frozen=True)
+class ServedMetric:
+    """The metric the replay records each month: the task's primary metric."""
+
+    name: str  # e.g. "roc_auc": its key in each served month
+    key: str  # in replay.json's `mean_<key>`, `candidate_<key>`, `champion_<key>`
+    label: str  # in the table and the log
+    axis: str  # the plot's y label
+
+
+def served_metric(params: Params) -> ServedMetric:
+    """ROC AUC keeps the names replay.json has always had (`mean_auc`, "AUC"); any other
+    metric is named as itself, with its direction when lower is better."""
+    from retrain.metrics import greater_is_better
+
+    name = getattr(params.train.metric, params.base.task)
+    if name == "roc_auc":
+        return ServedMetric(name, "auc", "AUC", "ROC AUC")
+    axis = name if greater_is_better(name) else f"{name}, lower is better"
+    return ServedMetric(name, name, name, axis)
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A model trained for the gate month `month` (shared by policies: same data, same seed)."""
 
     month: int
     model: Any
-    search: dict[str, Any]
+    search: SearchSummary
     sha256: str
     export_dir: Path
     test: Any  # labelled rows of the gate month
@@ -52,8 +76,8 @@ class PolicyRun:
     model: str  # registry model name of this policy
     version: str | None = None
     pipeline: Any = None
-    tags: dict[str, str] = field(default_factory=dict)
-    state: dict[str, Any] | None = None  # monitor persistence
+    tags: VersionTags | None = None
+    state: MonitorState | None = None  # monitor persistence
     months: list[dict[str, Any]] = field(default_factory=list)
     retrains: list[dict[str, Any]] = field(default_factory=list)
 
@@ -86,11 +110,12 @@ class Replay:
     def __init__(self, params: Params, features: pd.DataFrame, workdir: Path, tracking_uri: str):
         import pandas as pd
 
-        from retrain.registry import Registry
+        from retrain.registry import connect
 
         self.params = replay_params(params)
         self.settings = params.replay
         self.base = params.base
+        self.metric = served_metric(params)
         if self.base.event_time is None or self.base.event_time not in features.columns:
             raise UserError(
                 f"the features need the event time column {self.base.event_time!r}",
@@ -110,7 +135,7 @@ class Replay:
             )
         self.workdir = workdir
         self.uri = tracking_uri
-        self.registry = Registry(tracking_uri)
+        self.registry = connect(tracking_uri)
         self.candidates: dict[int, Candidate] = {}
 
     # -- data -------------------------------------------------------------------------------
@@ -129,7 +154,7 @@ class Replay:
         return Window(start=dt.datetime(year, first, 1), end=end, timezone=self.settings.timezone)
 
     def labelled(self, month: int) -> pd.DataFrame:
-        from retrain.stages.prepare import derive_label
+        from retrain.splitting import derive_label
 
         frame, _ = derive_label(self.rows([month]), self.base)
         return frame
@@ -140,11 +165,11 @@ class Replay:
         """prepare -> train -> save -> export for the gate month `month` (cached)."""
         if month in self.candidates:
             return self.candidates[month]
+        from retrain.exporting import export_model
         from retrain.model_io import save_model
         from retrain.search.study import SearchSettings
-        from retrain.stages.export import export_model
-        from retrain.stages.prepare import split
-        from retrain.stages.train import train
+        from retrain.splitting import split
+        from retrain.training import train
 
         first = max(1, month - self.settings.train_months)
         options = self.params.prepare.model_copy(
@@ -160,20 +185,20 @@ class Replay:
         folder.mkdir(parents=True, exist_ok=True)
         sha = save_model(outcome.model, folder / "model.skops")
         parts.test.to_parquet(folder / "test.parquet", index=False)
-        threshold = outcome.search.get("threshold")
+        threshold = outcome.search.threshold
         export_model(
             folder / "model.skops",
             folder / "test.parquet",
             folder / "export",
             task=self.base.task,
-            threshold=0.5 if threshold is None else float(threshold),
+            threshold=threshold,
             input_example_rows=self.params.export.input_example_rows,
             parity_rows=self.params.export.parity_rows,
         )
         log.info(
             "month %02d: trained %s on months %d-%d (%s rows) in %.0f s",
             month,
-            outcome.search["best_family"],
+            outcome.search.best_family,
             first,
             month - 1,
             f"{len(parts.train):,}",
@@ -186,9 +211,8 @@ class Replay:
     def retrain(self, run: PolicyRun, month: int) -> dict[str, Any]:
         """gate -> push -> promote of the month's candidate against the policy's champion."""
         from retrain.config import params_hash
-        from retrain.promote import promote
-        from retrain.stages.gate import evaluate_gate, window_of
-        from retrain.stages.push import push
+        from retrain.gating import evaluate_gate, window_of
+        from retrain.pushing import push
 
         cand = self.candidate(month)
         verdict = evaluate_gate(
@@ -200,12 +224,14 @@ class Replay:
             run.version,
             self.base.seed,
         )
-        verdict.update(
-            model=run.model,
-            candidate_sha256=cand.sha256,
-            test_window=window_of(cand.test, self.base.event_time),
+        verdict = verdict.model_copy(
+            update={
+                "model": run.model,
+                "candidate_sha256": cand.sha256,
+                "test_window": window_of(cand.test, self.base.event_time),
+            }
         )
-        record = push(
+        record, _ = push(
             cand.export_dir,
             verdict,
             cand.search,
@@ -216,41 +242,46 @@ class Replay:
                 "data_hash": "replay",
                 "params_hash": params_hash(self.params),
             },
-            tracking_uri=self.uri,
+            registry=self.registry,
         )
+        m = self.metric
         event = {
             "month": month,
-            "blessed": bool(verdict["blessed"]),
-            "summary": verdict["summary"],
-            "candidate_auc": verdict["candidate"].get("roc_auc"),
-            "champion_auc": (verdict["champion"] or {}).get("roc_auc"),
+            "blessed": verdict.blessed,
+            "summary": verdict.summary,
+            f"candidate_{m.key}": verdict.candidate.get(m.name),
+            f"champion_{m.key}": (verdict.champion or {}).get(m.name),
             "version": None,
         }
-        if record["version"] is not None:
-            outcome = promote(
-                self.registry, record, commit=f"replay-{month:02d}", who="retrain-replay"
-            )
-            champion = self.registry.champion(run.model)
-            assert champion is not None  # just promoted
-            run.version, run.tags = champion.version, champion.tags
-            run.pipeline = self.registry.load_pipeline(champion)
-            run.state = None  # a new champion: a new reference, the monitor starts over
-            event["version"] = champion.version
-            event["promotion"] = outcome.message
+        if record.version is not None:
+            event.update(self.promote(run, record, month))
         run.retrains.append(event)
         return event
+
+    def promote(self, run: PolicyRun, record: RegistryRecord, month: int) -> dict[str, Any]:
+        """Promote the pushed version: it becomes the policy's champion (and reference)."""
+        from retrain.artifacts import VersionTags
+        from retrain.promote import promote
+
+        outcome = promote(self.registry, record, commit=f"replay-{month:02d}", who="retrain-replay")
+        champion = self.registry.champion(run.model)
+        assert champion is not None  # just promoted
+        run.version, run.tags = champion.version, VersionTags.from_tags(champion.tags)
+        run.pipeline = self.registry.load_pipeline(champion)
+        run.state = None  # a new champion: a new reference, the monitor starts over
+        return {"version": champion.version, "promotion": outcome.message}
 
     # -- serving and the policies ---------------------------------------------------------
 
     def serve(self, run: PolicyRun, month: int) -> dict[str, Any]:
+        from retrain.metrics import score
         from retrain.monitor.drift import champion_scores
-        from retrain.search.metrics import score
 
         labelled = self.labelled(month)
         scores = champion_scores(run.pipeline, labelled, self.base.task)
-        metric = "roc_auc" if self.base.task == "classification" else "rmse"
-        value = score(metric, labelled["label"].to_numpy(), scores)
-        return {"month": month, metric: value, "n": len(labelled), "champion_version": run.version}
+        name = self.metric.name
+        value = score(name, labelled["label"].to_numpy(), scores)
+        return {"month": month, name: value, "n": len(labelled), "champion_version": run.version}
 
     def monitor_says_retrain(self, run: PolicyRun, month: int) -> dict[str, Any]:
         from retrain.monitor.command import (
@@ -261,8 +292,9 @@ class Replay:
         )
         from retrain.monitor.drift import decide
 
+        assert run.tags is not None and run.version is not None  # the first model is promoted
         time_column = str(self.base.event_time)
-        span = reference_from_tags(run.tags, str(run.version))
+        span = reference_from_tags(run.tags, run.version)
         reference = rows_in(self.features, span, time_column)
         scores_ref = prediction_reference(self.features, run.tags, run.version, time_column)
         current = self.rows([month])
@@ -316,10 +348,11 @@ class Replay:
                         served["promoted"] = event["version"] is not None
                 run.months.append(served)
                 log.info(
-                    "%s %02d: AUC %.4f (v%s)%s",
+                    "%s %02d: %s %.4f (v%s)%s",
                     f"{run.name:8s}",
                     month,
-                    served.get("roc_auc", float("nan")),
+                    self.metric.label,
+                    served.get(self.metric.name, float("nan")),
                     served["champion_version"],
                     " -> retrain" + ("" if served.get("promoted") else " (rejected)")
                     if served["retrained"]
@@ -330,13 +363,14 @@ class Replay:
     def result(self, runs: list[PolicyRun], elapsed: float) -> dict[str, Any]:
         s = self.settings
         policies = {}
+        name = self.metric.name
         for run in runs:
-            aucs = [m["roc_auc"] for m in run.months if "roc_auc" in m]
+            values = [m[name] for m in run.months if name in m]
             retrained = [e for e in run.retrains[1:]]  # the first model is not a retrain
             policies[run.name] = {
                 "model": run.model,
                 "months": run.months,
-                "mean_auc": sum(aucs) / len(aucs) if aucs else None,
+                f"mean_{self.metric.key}": sum(values) / len(values) if values else None,
                 "retrains": len(retrained),
                 "promotions": sum(e["version"] is not None for e in retrained),
                 "events": run.retrains,
@@ -357,10 +391,16 @@ class Replay:
         }
 
 
-def markdown(result: dict[str, Any]) -> str:
+def _value(value: float | None, bold: bool = False) -> str:
+    text = "n/a" if value is None else f"{value:.4f}"
+    return f"**{text}**" if bold else text
+
+
+def markdown(result: dict[str, Any], metric: ServedMetric) -> str:
     names = list(result["policies"])
+    mean = f"mean_{metric.key}"
     lines = [
-        f"## Replay of {result['year']}: champion AUC per month and policy",
+        f"## Replay of {result['year']}: champion {metric.label} per month and policy",
         "",
         "| month | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
@@ -372,11 +412,11 @@ def markdown(result: dict[str, Any]) -> str:
             mark = ""
             if entry.get("retrained"):
                 mark = " ↻" if entry.get("promoted") else " ✗"
-            cells.append(f"{entry['roc_auc']:.4f} (v{entry['champion_version']}){mark}")
+            cells.append(f"{_value(entry[metric.name])} (v{entry['champion_version']}){mark}")
         lines.append(f"| {result['year']}-{month:02d} | " + " | ".join(cells) + " |")
     lines.append(
         "| **mean** | "
-        + " | ".join(f"**{result['policies'][n]['mean_auc']:.4f}**" for n in names)
+        + " | ".join(_value(result["policies"][n][mean], bold=True) for n in names)
         + " |"
     )
     lines.append(
@@ -396,22 +436,22 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
+def plot(result: dict[str, Any], path: Path, metric: ServedMetric) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from retrain.monitor.command import _atomic
+    from retrain.fileio import atomic_path
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
     styles = ["-", "--", "-.", ":"]  # policies share months until one retrains: keep all visible
     for i, (name, policy) in enumerate(result["policies"].items()):
         months = [m["month"] for m in policy["months"]]
-        aucs = [m["roc_auc"] for m in policy["months"]]
+        values = [m[metric.name] for m in policy["months"]]
         (line,) = ax.plot(
             months,
-            aucs,
+            values,
             marker="o",
             linestyle=styles[i % len(styles)],
             label=f"{name} ({policy['retrains']} retrains)",
@@ -421,28 +461,25 @@ def plot(result: dict[str, Any], path: Path) -> None:
                 # The retrained model serves from the next month: mark the decision point.
                 ax.plot(
                     m["month"] + 0.5,
-                    m["roc_auc"],
+                    m[metric.name],
                     marker="^" if m.get("promoted") else "x",
                     color=line.get_color(),
                     markersize=9,
                     linestyle="none",
                 )
     ax.set_xlabel(f"month of {result['year']} (▲ retrain promoted, x rejected by the gate)")
-    ax.set_ylabel("champion ROC AUC on the month")
+    ax.set_ylabel(f"champion {metric.axis} on the month")
     ax.set_xticks(result["served_months"])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
     ax.set_title("Closed-loop replay: never vs monthly vs monitor-triggered retraining")
     fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
 
-def cli(argv: list[str]) -> int:
-    from retrain import logs
-    from retrain.config import load_params
-    from retrain.monitor.command import extract_features, read_features, write_text
-
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain replay", description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("build/replay"))
@@ -452,36 +489,54 @@ def cli(argv: list[str]) -> int:
     parser.add_argument(
         "--keep-registry", type=Path, help="keep the replay's registry in this directory"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def load_year(args: argparse.Namespace, params: Params) -> pd.DataFrame:
+    """The replay year's features: --features, else through the feature store."""
+    from retrain.config.extract import Window
+    from retrain.monitor.command import extract_features, read_features, span_of_window
+
+    if args.features:
+        return read_features(args.features, params.base.event_time or "event_time")
+    year = params.replay.year
+    whole = Window(
+        start=dt.datetime(year, 1, 1),
+        end=dt.datetime(year + 1, 1, 1),
+        timezone=params.replay.timezone,
+    )
+    return extract_features(params, args.data, args.feast_dir, [span_of_window(whole)])
+
+
+def write_outputs(out: Path, result: dict[str, Any], metric: ServedMetric) -> None:
+    from retrain import fileio
+
+    out.mkdir(parents=True, exist_ok=True)
+    plot(result, out / "replay.png", metric)
+    fileio.write_text(out / "replay.md", markdown(result, metric))
+    fileio.write_text(out / "replay.json", json.dumps(result, indent=2, default=str) + "\n")
+
+
+def cli(argv: list[str]) -> int:
+    from retrain import logs
+    from retrain.config import load_params
+
+    args = _parser().parse_args(argv)
     logs.setup()
     params = load_params(args.params)
     started = time.monotonic()
-    if args.features:
-        frame = read_features(args.features, params.base.event_time or "event_time")
-    else:
-        from retrain.config.extract import Window
-        from retrain.monitor.command import Span, span_of_window
-
-        year = params.replay.year
-        whole = Window(
-            start=dt.datetime(year, 1, 1),
-            end=dt.datetime(year + 1, 1, 1),
-            timezone=params.replay.timezone,
-        )
-        spans: list[Span] = [span_of_window(whole)]
-        frame = extract_features(params, args.data, args.feast_dir, spans)
+    frame = load_year(args, params)
     with tempfile.TemporaryDirectory(prefix="retrain-replay-") as tmp:
         root = args.keep_registry or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{(root / 'replay.db').resolve()}"
-        result = Replay(params, frame, Path(tmp), uri).run()
+        replay = Replay(params, frame, Path(tmp), uri)
+        result = replay.run()
     result["total_s"] = round(time.monotonic() - started, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    plot(result, args.out / "replay.png")
-    write_text(args.out / "replay.md", markdown(result))
-    write_text(args.out / "replay.json", json.dumps(result, indent=2, default=str) + "\n")
+    metric = replay.metric
+    write_outputs(args.out, result, metric)
     summary = ", ".join(
-        f"{name} mean AUC {p['mean_auc']:.4f} ({p['retrains']} retrains)"
+        f"{name} mean {metric.label} {_value(p[f'mean_{metric.key}'])} ({p['retrains']} retrains)"
         for name, p in result["policies"].items()
     )
     log.info("replay %d: %s in %.0f s -> %s", result["year"], summary, result["total_s"], args.out)

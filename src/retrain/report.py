@@ -5,6 +5,9 @@ first run has no champion, a scheduled run has no drift file), while a file that
 malformed stops the command with an error naming the file, because a report that silently
 drops half its evidence would mislead the reviewer. Payload strings are untrusted: they are
 escaped before they enter the markdown so a crafted `reason` cannot inject links or HTML.
+The run's outputs are read with their contract models (`retrain.artifacts`: gate verdict,
+registry record, validation result, search summary, leaderboard), so a field is checked once,
+by its model; the trigger and the drift report are shown as the JSON objects they are.
 
 Core: `build_report(inputs) -> Report` (pure apart from the `dvc` diff and the plot images);
 `cli(argv)` does the I/O: writes the markdown (and PNG plots beside it) atomically and, with
@@ -18,15 +21,23 @@ import html
 import json
 import logging
 import math
-import os
 import re
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from retrain import fileio
+from retrain.artifacts import (
+    Artifact,
+    GateVerdict,
+    Leaderboard,
+    RegistryRecord,
+    SearchSummary,
+    ValidationCheck,
+    ValidationResult,
+)
 from retrain.errors import UserError
 
 log = logging.getLogger("retrain.report")
@@ -64,8 +75,8 @@ class Report:
     markdown: str
     blessed: bool
     model: str
-    candidate_version: int | None
-    champion_version: int | None
+    candidate_version: str | None  # registry versions: strings of digits
+    champion_version: str | None
     title: str
     images: list[Path] = field(default_factory=list)
 
@@ -134,191 +145,170 @@ def details(summary: str, body: str) -> str:
 
 
 # --------------------------------------------------------------------------- input readers
+# Contract files are read with their model; the trigger (shown field by field, untrusted) and
+# the drift report (no model yet: TODO `DriftResult`) are read as plain JSON objects.
+
+A = TypeVar("A", bound=Artifact)
 
 
-def _read_json(path: Path | None, what: str) -> Any | None:
-    """None when absent; UserError naming the file when present but not usable JSON."""
+def _hint(path: Path, stage: str) -> str:
+    return f"re-run `{stage}` (or delete {path} to report it as missing); see docs/contracts.md"
+
+
+def _read_json(path: Path | None, what: str, stage: str) -> tuple[Any, str] | None:
+    """(parsed JSON, fix hint); None when absent; a UserError naming the file when unreadable."""
     if path is None or not path.exists():
         return None
-    if not path.is_file():
-        raise UserError(f"{what} {path} is not a file", f"pass the path of the {what} JSON file")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(
-            f"{what} {path} is not valid JSON: {exc}",
-            f"re-run the stage that writes {path} (or delete it to report it as missing)",
-        ) from None
+    hint = _hint(path, stage)
+    return fileio.read_json(path, what, hint), hint
 
 
-def _expect(data: Any, path: Path, what: str, required: dict[str, type | tuple[type, ...]]) -> dict:
+def read_artifact(model: type[A], path: Path | None, what: str, stage: str) -> A | None:
+    """The file as its contract `model`; None when absent (reported as not available)."""
+    found = _read_json(path, what, stage)
+    if found is None:
+        return None
+    data, hint = found
+    return model.from_data(data, f"{what} {path}", hint)
+
+
+def read_object(path: Path | None, what: str, stage: str) -> dict[str, Any] | None:
+    """A JSON object without a contract model; its `schema`, when present, must be 1."""
+    found = _read_json(path, what, stage)
+    if found is None:
+        return None
+    data, hint = found
     if not isinstance(data, dict):
-        raise UserError(
-            f"{what} {path} must hold a JSON object, got {type(data).__name__}",
-            f"re-run the stage that writes {path}",
-        )
+        raise UserError(f"{what} {path} is not a schema-1 {what} (not an object)", hint)
     if "schema" in data and data["schema"] != 1:
         raise UserError(
-            f"{what} {path} has schema {data['schema']!r}; this report reads schema 1",
-            "upgrade retrain or re-run the stage that wrote the file",
+            f"{what} {path} is not a schema-1 {what} (unknown schema {data['schema']!r})", hint
         )
-    for key, kind in required.items():
-        if key not in data:
-            raise UserError(
-                f"{what} {path} lacks the key '{key}'",
-                f"re-run the stage that writes {path}; see docs/contracts.md",
-            )
-        if not isinstance(data[key], kind) or (kind is not bool and isinstance(data[key], bool)):
-            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise UserError(
-                f"{what} {path}: '{key}' must be {names}, got {type(data[key]).__name__}",
-                f"re-run the stage that writes {path}; see docs/contracts.md",
-            )
     return data
 
 
-_OPT_INT = (int, type(None))
-_NUMBER = (int, float)
+@dataclass(frozen=True)
+class Evidence:
+    """Every input of the report, read; None = the file is absent (shown as not available)."""
+
+    trigger: dict[str, Any] | None = None
+    validation: ValidationResult | None = None
+    gate: GateVerdict | None = None
+    registry: RegistryRecord | None = None
+    search: SearchSummary | None = None
+    board: Leaderboard | None = None
+    drift: dict[str, Any] | None = None
+
+    @property
+    def primary_metric(self) -> str | None:
+        """The metric the search optimised (the leaderboard's, else the search summary's)."""
+        if self.board is not None:
+            return self.board.primary_metric
+        return self.search.primary_metric if self.search is not None else None
+
+    @property
+    def candidate_version(self) -> str | None:
+        """The registered version of a blessed candidate (registry.json), else None."""
+        if self.registry is None or not self.registry.blessed:
+            return None
+        return self.registry.version
+
+    @property
+    def champion_version(self) -> str | None:
+        return self.gate.champion_version if self.gate is not None else None
+
+    @property
+    def blessed(self) -> bool:
+        return self.gate is not None and self.gate.blessed
 
 
-def read_gate(path: Path | None) -> dict | None:
-    data = _read_json(path, "gate verdict")
-    if data is None:
-        return None
-    assert path is not None
-    gate = _expect(data, path, "gate verdict", {"blessed": bool, "checks": list})
-    for i, check in enumerate(gate["checks"]):
-        if not isinstance(check, dict) or "name" not in check or "passed" not in check:
-            raise UserError(
-                f"gate verdict {path}: checks[{i}] needs 'name' and 'passed'",
-                "re-run `retrain gate`; see docs/contracts.md",
-            )
-    _normalise_versions(gate, ("champion_version",), path, "gate verdict", "retrain gate")
-    return gate
-
-
-def _normalise_versions(
-    data: dict, keys: tuple[str, ...], path: Path, what: str, stage: str
-) -> None:
-    """Version fields as int or None. MLflow numbers versions with strings of digits."""
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, str) and value.isdigit():
-            data[key] = int(value)
-        elif key in data and (not isinstance(value, _OPT_INT) or isinstance(value, bool)):
-            raise UserError(
-                f"{what} {path}: '{key}' must be a version number or null, got {value!r}",
-                f"re-run `{stage}`; see docs/contracts.md",
-            )
-
-
-def read_registry(path: Path | None) -> dict | None:
-    data = _read_json(path, "registry file")
-    if data is None:
-        return None
-    assert path is not None
-    reg = _expect(data, path, "registry file", {"model": str})
-    _normalise_versions(reg, ("version", "baseline_version"), path, "registry file", "retrain push")
-    return reg
-
-
-def read_validation(path: Path | None) -> dict | None:
-    data = _read_json(path, "validation result")
-    if data is None:
-        return None
-    assert path is not None
-    result = _expect(data, path, "validation result", {"success": bool, "checks": list})
-    for i, check in enumerate(result["checks"]):
-        if not isinstance(check, dict) or "success" not in check:
-            raise UserError(
-                f"validation result {path}: checks[{i}] needs 'success'",
-                "re-run `retrain validate`; see docs/contracts.md",
-            )
-    return result
-
-
-def read_leaderboard(path: Path | None) -> dict | None:
-    data = _read_json(path, "search leaderboard")
-    if data is None:
-        return None
-    assert path is not None
-    board = _expect(data, path, "search leaderboard", {"trials": list})
-    for i, trial in enumerate(board["trials"]):
-        if not isinstance(trial, dict):
-            raise UserError(
-                f"search leaderboard {path}: trials[{i}] must be an object",
-                "re-run `retrain train`",
-            )
-    return board
-
-
-def read_object(path: Path | None, what: str) -> dict | None:
-    data = _read_json(path, what)
-    if data is None:
-        return None
-    assert path is not None
-    return _expect(data, path, what, {})
+def read_evidence(inputs: ReportInputs) -> Evidence:
+    trigger = read_object(inputs.trigger, "trigger payload", "retrain check-payload")
+    validation = read_artifact(
+        ValidationResult, inputs.validation, "validation result", "retrain validate"
+    )
+    gate = read_artifact(GateVerdict, inputs.gate, "gate verdict", "retrain gate")
+    registry = read_artifact(RegistryRecord, inputs.registry, "registry file", "retrain push")
+    search = read_artifact(SearchSummary, inputs.search, "search summary", "retrain train")
+    board = read_artifact(Leaderboard, inputs.leaderboard, "search leaderboard", "retrain train")
+    drift = read_object(inputs.drift, "drift report", "retrain monitor")
+    if inputs.drift is not None and drift is None:
+        log.info("drift report %s not found; reported as not available", inputs.drift)
+    return Evidence(trigger, validation, gate, registry, search, board, drift)
 
 
 # --------------------------------------------------------------------------- sections
 
 
-def section_verdict(gate: dict | None, registry: dict | None, primary: str | None) -> str:
+def section_verdict(
+    gate: GateVerdict | None, registry: RegistryRecord | None, primary: str | None
+) -> str:
     lines = ["## Gate verdict"]
     if gate is None:
         return "\n\n".join([*lines, f"{NOT_AVAILABLE} (no gate verdict: the gate did not run)"])
-    champ = gate.get("champion_version")
-    cand = registry.get("version") if registry else None
+    lines.append(_verdict_line(gate, registry.version if registry else None))
+    if gate.summary:
+        lines.append(f"> {text(gate.summary, 500)}")
+    lines.append(_checks_table(gate))
+    if (comparison := _metrics_comparison(gate, primary)) is not None:
+        lines.append(comparison)
+    return "\n\n".join(lines)
+
+
+def _verdict_line(gate: GateVerdict, candidate: str | None) -> str:
+    champ = gate.champion_version
     champ_txt = f"champion **v{champ}**" if champ is not None else "no champion yet"
-    if cand is not None:
-        cand_txt = f"candidate **v{cand}**"
-    elif gate["blessed"]:
+    if candidate is not None:
+        cand_txt = f"candidate **v{candidate}**"
+    elif gate.blessed:
         cand_txt = "candidate (not registered yet)"
     else:
         cand_txt = "candidate (not registered: not blessed)"
-    verdict = "✅ **blessed**" if gate["blessed"] else "❌ **not blessed**"
-    mode = gate.get("mode")
+    verdict = "✅ **blessed**" if gate.blessed else "❌ **not blessed**"
     head = f"{verdict} · {champ_txt} → {cand_txt}"
-    if mode and mode != "enforce":
-        head += f" · mode: {code(mode)}"
-    if gate.get("first_model"):
+    if gate.mode != "enforce":
+        head += f" · mode: {code(gate.mode)}"
+    if gate.first_model:
         head += " · first-model rule"
-    lines.append(head)
-    if gate.get("summary"):
-        lines.append(f"> {text(gate['summary'], 500)}")
-    rows = []
-    for check in gate["checks"]:
-        rows.append(
-            [
-                code(check["name"]),
-                "✅ pass" if check["passed"] else "❌ fail",
-                num(check.get("value")),
-                num(check.get("threshold")),
-                text(check.get("detail") or "", 300),
-            ]
-        )
-    if rows:
-        lines.append(table(["check", "result", "value", "threshold", "detail"], rows, "llrrl"))
-    else:
-        lines.append("_The gate recorded no checks._")
-    cand_m, champ_m = gate.get("candidate") or {}, gate.get("champion") or {}
-    names = [k for k in cand_m if isinstance(cand_m[k], _NUMBER)]
+    return head
+
+
+def _checks_table(gate: GateVerdict) -> str:
+    if not gate.checks:
+        return "_The gate recorded no checks._"
+    rows = [
+        [
+            code(check.name),
+            "✅ pass" if check.passed else "❌ fail",
+            num(check.value),
+            num(check.threshold),
+            text(check.detail or "", 300),
+        ]
+        for check in gate.checks
+    ]
+    return table(["check", "result", "value", "threshold", "detail"], rows, "llrrl")
+
+
+def _metrics_comparison(gate: GateVerdict, primary: str | None) -> str | None:
+    """Candidate vs champion on the gate's holdout, the primary metric first."""
+    cand_m, champ_m = gate.candidate, gate.champion or {}
+    names = [name for name, value in cand_m.items() if _is_number(value)]
     if primary in names:  # the metric the search optimised first
         names.remove(primary)
         names.insert(0, primary)
-    if names:
-        rows = []
-        for name in names:
-            new, old = cand_m.get(name), champ_m.get(name)
-            change = new - old if isinstance(old, _NUMBER) and isinstance(new, _NUMBER) else None
-            label = f"**{text(name)}**" if name == primary else text(name)
-            rows.append([label, num(old), num(new), signed(change)])
-        champ_head = f"champion v{champ}" if champ is not None else "champion"
-        lines.append(
-            "Same holdout, both models:\n\n"
-            + table(["metric", champ_head, "candidate", "change"], rows, "lrrr")
-        )
-    return "\n\n".join(lines)
+    if not names:
+        return None
+    rows = []
+    for name in names:
+        new, old = cand_m.get(name), champ_m.get(name)
+        change = new - old if _is_number(old) and _is_number(new) else None
+        label = f"**{text(name)}**" if name == primary else text(name)
+        rows.append([label, num(old), num(new), signed(change)])
+    champ = gate.champion_version
+    champ_head = f"champion v{champ}" if champ is not None else "champion"
+    return "Same holdout, both models:\n\n" + table(
+        ["metric", champ_head, "candidate", "change"], rows, "lrrr"
+    )
 
 
 _TRIGGER_ORDER = ("event_name", "event_type", "model", "reason", "window", "score", "detector")
@@ -358,36 +348,34 @@ def section_trigger(trigger: dict | None) -> str:
     return "\n\n".join(lines)
 
 
-def section_validation(result: dict | None) -> str:
+def section_validation(result: ValidationResult | None) -> str:
     lines = ["## Data validation"]
     if result is None:
         return "\n\n".join([*lines, f"{NOT_AVAILABLE} (validation did not run)"])
-    checks = result["checks"]
-    failed = [c for c in checks if not c["success"]]
-    n_rows = result.get("n_rows")
-    rows_txt = f" on {num(n_rows)} rows" if isinstance(n_rows, int) else ""
-    mark = "✅ passed" if result["success"] else "❌ **failed**"
+    checks = result.checks
+    failed = [c for c in checks if not c.success]
+    rows_txt = f" on {num(result.n_rows)} rows" if result.n_rows is not None else ""
+    mark = "✅ passed" if result.success else "❌ **failed**"
     lines.append(
         f"{mark}: {len(checks) - len(failed)} of {len(checks)} expectations met{rows_txt}."
     )
-
-    def row(c: dict) -> list[str]:
-        return [
-            "✅" if c["success"] else "❌",
-            code(c.get("expectation", "?"), 80),
-            code(c["column"], 60) if c.get("column") else "–",
-            code(json.dumps(c.get("observed"), default=str), 120),
-            code(json.dumps(c.get("expected"), default=str), 120),
-        ]
-
     head = ["", "expectation", "column", "observed", "expected"]
     if failed:
-        lines.append(table(head, [row(c) for c in failed]))
+        lines.append(table(head, [_expectation_row(c) for c in failed]))
     if checks:
-        lines.append(
-            details(f"All {len(checks)} expectations", table(head, [row(c) for c in checks]))
-        )
+        rows = [_expectation_row(c) for c in checks]
+        lines.append(details(f"All {len(checks)} expectations", table(head, rows)))
     return "\n\n".join(lines)
+
+
+def _expectation_row(check: ValidationCheck) -> list[str]:
+    return [
+        "✅" if check.success else "❌",
+        code(check.expectation, 80),
+        code(check.column, 60) if check.column else "–",
+        code(json.dumps(check.observed, default=str), 120),
+        code(json.dumps(check.expected, default=str), 120),
+    ]
 
 
 def _git_ref_exists(ref: str, root: Path) -> bool:
@@ -480,19 +468,7 @@ def section_metrics(
     data, error = query.result()
     if error:
         return "\n\n".join([*lines, f"{NOT_AVAILABLE}: {error}"])
-    if baseline:
-        files = {
-            path: {k: v for k, v in metrics.items() if isinstance(v, dict)}
-            for path, metrics in (data or {}).items()
-            if isinstance(metrics, dict)
-        }
-    else:
-        shown = ((data or {}).get("") or {}).get("data") or {}
-        files = {}
-        for path, entry in shown.items():
-            flat: dict[str, Any] = {}
-            _flatten((entry or {}).get("data") or {}, "", flat)
-            files[path] = {k: {"old": None, "new": v} for k, v in flat.items()}
+    files = _metric_changes(data, baseline)
     if not files:
         return "\n\n".join([*lines, "_No metrics declared in dvc.yaml._"])
     if baseline and all(c.get("old") is None for m in files.values() for c in m.values()):
@@ -502,29 +478,50 @@ def section_metrics(
                  for path, m in files.items()}  # fmt: skip
     skip = skip or set()
     for path in sorted(files):
-        if Path(path).as_posix() in skip:
-            continue
-        rows = []
-        for name, change in sorted(files[path].items()):
-            old, new = change.get("old"), change.get("new")
-            if not (_is_number(old) or _is_number(new)) or name == "schema":
-                continue  # booleans, strings and format versions are not metrics
-            delta = change.get("diff")
-            if delta is None and _is_number(old) and _is_number(new):
-                delta = new - old
-            cells = [text(name), num(new)]
-            if baseline:
-                cells = [text(name), num(old), num(new), signed(delta)]
-            rows.append(cells)
-        if not rows:
-            continue
-        heads = (
-            ["metric", "this run"] if not baseline else ["metric", "baseline", "this run", "change"]
-        )
-        body = table(heads, rows, "l" + "r" * (len(heads) - 1))
-        label = f"<code>{html.escape(path)}</code> ({len(rows)} values)"
-        lines.append(details(label, body) if len(rows) > FOLD_ROWS else f"{code(path)}\n\n{body}")
+        if Path(path).as_posix() not in skip and (
+            block := _metrics_block(path, files[path], baseline)
+        ):
+            lines.append(block)
     return "\n\n".join(lines)
+
+
+def _metric_changes(data: Any, baseline: str | None) -> dict[str, dict[str, dict[str, Any]]]:
+    """{metrics file: {metric: {"old", "new", "diff"?}}} from dvc's diff (or show) JSON."""
+    if baseline:
+        return {
+            path: {k: v for k, v in metrics.items() if isinstance(v, dict)}
+            for path, metrics in (data or {}).items()
+            if isinstance(metrics, dict)
+        }
+    shown = ((data or {}).get("") or {}).get("data") or {}
+    files = {}
+    for path, entry in shown.items():
+        flat: dict[str, Any] = {}
+        _flatten((entry or {}).get("data") or {}, "", flat)
+        files[path] = {k: {"old": None, "new": v} for k, v in flat.items()}
+    return files
+
+
+def _metrics_block(path: str, changes: dict[str, dict[str, Any]], baseline: str | None) -> str:
+    """One metrics file's table (folded past FOLD_ROWS rows); "" when it holds no numbers."""
+    rows = []
+    for name, change in sorted(changes.items()):
+        old, new = change.get("old"), change.get("new")
+        if not (_is_number(old) or _is_number(new)) or name == "schema":
+            continue  # booleans, strings and format versions are not metrics
+        delta = change.get("diff")
+        if delta is None and _is_number(old) and _is_number(new):
+            delta = new - old
+        cells = [text(name), num(new)]
+        if baseline:
+            cells = [text(name), num(old), num(new), signed(delta)]
+        rows.append(cells)
+    if not rows:
+        return ""
+    heads = ["metric", "this run"] if not baseline else ["metric", "baseline", "this run", "change"]
+    body = table(heads, rows, "l" + "r" * (len(heads) - 1))
+    label = f"<code>{html.escape(path)}</code> ({len(rows)} values)"
+    return details(label, body) if len(rows) > FOLD_ROWS else f"{code(path)}\n\n{body}"
 
 
 def _flatten(data: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -611,58 +608,47 @@ def section_drift(drift: dict | None, given: bool) -> str:
     return "\n\n".join(lines)
 
 
-def _ensemble_line(search: dict | None) -> str | None:
+def _ensemble_line(search: SearchSummary | None) -> str | None:
     """One line naming the soft-voted trials when the model is an ensemble (search.json)."""
-    search = search or {}
-    ensemble = search.get("ensemble")
-    if search.get("model") != "ensemble" or not isinstance(ensemble, dict):
+    if search is None or search.model != "ensemble" or search.ensemble is None:
         return None
-    members = [m for m in ensemble.get("members") or [] if isinstance(m, dict)]
-    if not members:
+    ensemble = search.ensemble
+    if not ensemble.members:
         return None
-    named = ", ".join(f"#{m.get('trial', '?')} {code(m.get('family', '?'), 40)}" for m in members)
+    named = ", ".join(f"#{m.trial} {code(m.family, 40)}" for m in ensemble.members)
     return (
-        f"Model: soft vote of trials {named}: CV {num(search.get('cv_score'))} "
-        f"vs {num(ensemble.get('best_single_cv_score'))} for the best single trial."
+        f"Model: soft vote of trials {named}: CV {num(search.cv_score)} "
+        f"vs {num(ensemble.best_single_cv_score)} for the best single trial."
     )
 
 
-def section_leaderboard(board: dict | None, top: int, search: dict | None = None) -> str:
+def section_leaderboard(
+    board: Leaderboard | None, top: int, search: SearchSummary | None = None
+) -> str:
     lines = [f"## Search leaderboard (top {top})"]
     if (line := _ensemble_line(search)) is not None:
         lines.append(line)
     if board is None:
         return "\n\n".join([*lines, f"{NOT_AVAILABLE} (no search leaderboard)"])
-    trials = sorted(board["trials"], key=lambda t: (t.get("rank") is None, t.get("rank") or 0))
-    metric = board.get("primary_metric") or "score"
-    rows = []
-    for i, trial in enumerate(trials[:top], 1):
-        params = trial.get("params") or {}
-        shown = (
-            ", ".join(f"{k}={_short(v)}" for k, v in sorted(params.items()))
-            if isinstance(params, dict)
-            else str(params)
-        )
-        rows.append(
-            [
-                str(trial.get("rank", i)),
-                code(trial.get("family", "?"), 40),
-                num(trial.get("cv_score")),
-                num(trial.get("fit_time_s"), 2),
-                code(shown, 160) if shown else "–",
-            ]
-        )
+    rows = [
+        [
+            str(trial.rank),
+            code(trial.family, 40),
+            num(trial.cv_score),
+            num(trial.fit_time_s, 2),
+            code(shown, 160) if (shown := _params_text(trial.params)) else "–",
+        ]
+        for trial in sorted(board.trials, key=lambda t: t.rank)[:top]
+    ]
     if not rows:
         return "\n\n".join([*lines, "_No completed trial._"])
-    extra = []
-    for key, label in (("n_trials", "trials"), ("n_pruned", "pruned")):
-        if _is_number(board.get(key)):
-            extra.append(f"{num(board[key])} {label}")
-    if extra:
-        lines.append(", ".join(extra))
-    heads = ["#", "family", f"CV {text(metric)}", "fit s", "params"]
+    heads = ["#", "family", f"CV {text(board.primary_metric or 'score')}", "fit s", "params"]
     lines.append(table(heads, rows, "rlrrl"))
     return "\n\n".join(lines)
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_short(v)}" for k, v in sorted(params.items()))
 
 
 def _short(value: Any) -> str:
@@ -687,7 +673,10 @@ def section_plots(images: list[tuple[str, str]], note: str | None) -> str:
 
 
 def section_lineage(
-    registry: dict | None, search: dict | None, params_hash: str | None, root: Path
+    registry: RegistryRecord | None,
+    search: SearchSummary | None,
+    params_hash: str | None,
+    root: Path,
 ) -> str:
     from retrain import lineage
 
@@ -695,24 +684,19 @@ def section_lineage(
         ["commit", code(lineage.git_commit(root))],
         ["data hash (data.dvc)", code(lineage.data_hash(root))],
     ]
-    run_id = (registry or {}).get("run_id") or (search or {}).get("mlflow_run_id")
+    run_id = (registry.run_id if registry else None) or (search.mlflow_run_id if search else None)
     rows.append(["MLflow run", code(run_id) if run_id else NOT_AVAILABLE])
     rows.append(["params hash", code(params_hash[:16]) if params_hash else NOT_AVAILABLE])
-    if registry:
-        if registry.get("model_uri"):
-            rows.append(["model URI", code(registry["model_uri"])])
-        if registry.get("sha256"):
-            rows.append(["artifact sha256", code(str(registry["sha256"])[:16] + "…")])
-    if search:
-        for key, label in (
-            ("train_start", "train from"),
-            ("train_end", "train to"),
-            ("n_train", "train rows"),
-        ):
-            if search.get(key) is not None:
-                rows.append(
-                    [label, code(search[key]) if isinstance(search[key], str) else num(search[key])]
-                )
+    if registry is not None:
+        if registry.model_uri:
+            rows.append(["model URI", code(registry.model_uri)])
+        if registry.sha256:
+            rows.append(["artifact sha256", code(registry.sha256[:16] + "…")])
+    if search is not None:
+        for label, value in (("train from", search.train_start), ("train to", search.train_end)):
+            if value is not None:
+                rows.append([label, code(value)])
+        rows.append(["train rows", num(search.n_train)])
     return "## Lineage\n\n" + table(["what", "value"], rows)
 
 
@@ -731,8 +715,6 @@ def render_plots(
     sources = sorted(p for p in plots_dir.iterdir() if p.suffix in {".json", ".csv", ".png"})
     if not sources:
         return [], [], f"{plots_dir} is empty"
-    import shutil
-
     images: list[tuple[str, str]] = []
     written: list[Path] = []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -742,7 +724,7 @@ def render_plots(
         name = f"plot-{src.stem}.png"
         dest = out_dir / name
         if src.suffix == ".png":
-            shutil.copyfile(src, dest)
+            fileio.write_bytes(dest, src.read_bytes())
         elif src.stem in stems_with_png:
             continue
         else:
@@ -775,7 +757,10 @@ def _csv_records(path: Path) -> list[dict]:
 
 
 def _plot_records(path: Path) -> list[dict]:
-    data = _csv_records(path) if path.suffix == ".csv" else _read_json(path, "plot data")
+    rerun = "re-run `retrain evaluate`"
+    data = (
+        _csv_records(path) if path.suffix == ".csv" else fileio.read_json(path, "plot data", rerun)
+    )
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         data = lists[0] if len(lists) == 1 else None
@@ -788,6 +773,7 @@ def _plot_records(path: Path) -> list[dict]:
 
 
 def _draw(records: list[dict], stem: str, dest: Path) -> None:
+    """One PNG from plot records: a confusion matrix, bars (label + number) or a curve."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -799,43 +785,11 @@ def _draw(records: list[dict], stem: str, dest: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 4), dpi=90)
     try:
         if "confusion" in stem and len(cols) >= 2:
-            actual, predicted = cols[0], cols[1]
-            keys_a = sorted({str(r[actual]) for r in records})
-            keys_p = sorted({str(r[predicted]) for r in records})
-            counts = [[0] * len(keys_p) for _ in keys_a]
-            weight = (
-                numeric[-1]
-                if len(cols) > 2 and numeric and numeric[-1] not in (actual, predicted)
-                else None
-            )
-            for r in records:
-                counts[keys_a.index(str(r[actual]))][keys_p.index(str(r[predicted]))] += (
-                    r[weight] if weight else 1
-                )
-            ax.imshow(counts, cmap="Blues")
-            top = max(max(row) for row in counts) or 1
-            for i, row in enumerate(counts):
-                for j, value in enumerate(row):
-                    shade = "white" if value > top / 2 else "black"  # readable on dark cells
-                    ax.text(j, i, f"{value:,}", ha="center", va="center", fontsize=11, color=shade)
-            ax.set_xticks(range(len(keys_p)), keys_p)
-            ax.set_yticks(range(len(keys_a)), keys_a)
-            ax.set_xlabel(predicted)
-            ax.set_ylabel(actual)
+            _draw_confusion(ax, records, cols, numeric)
         elif labels and numeric:
-            top = sorted(records, key=lambda r: abs(r[numeric[0]]), reverse=True)[:15][::-1]
-            ax.barh([str(r[labels[0]]) for r in top], [r[numeric[0]] for r in top], color="#4c72b0")
-            ax.set_xlabel(numeric[0])
-            ax.tick_params(axis="y", labelsize=8)
+            _draw_bars(ax, records, labels[0], numeric[0])
         elif len(numeric) >= 2:
-            x, y = numeric[0], numeric[1]
-            points = sorted(records, key=lambda r: r[x])
-            ax.plot([r[x] for r in points], [r[y] for r in points], color="#4c72b0", lw=2)
-            if {x, y} <= {"fpr", "tpr"} or "calibration" in stem:
-                ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-            ax.set_xlabel(x)
-            ax.set_ylabel(y)
-            ax.grid(alpha=0.3)
+            _draw_curve(ax, records, numeric[0], numeric[1], stem)
         else:
             raise UserError(
                 f"plot data for '{stem}' has no numeric column to draw",
@@ -843,11 +797,56 @@ def _draw(records: list[dict], stem: str, dest: Path) -> None:
             )
         ax.set_title(stem.replace("_", " "))
         fig.tight_layout()
-        tmp = dest.with_suffix(".tmp.png")
-        fig.savefig(tmp)
-        os.replace(tmp, dest)
+        with fileio.atomic_path(dest) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
+
+
+def _draw_confusion(ax: Any, records: list[dict], cols: list[str], numeric: list[str]) -> None:
+    """Counts of (actual, predicted): the first two columns; a third numeric one weighs rows."""
+    actual, predicted = cols[0], cols[1]
+    keys_a = sorted({str(r[actual]) for r in records})
+    keys_p = sorted({str(r[predicted]) for r in records})
+    counts = [[0] * len(keys_p) for _ in keys_a]
+    weight = (
+        numeric[-1]
+        if len(cols) > 2 and numeric and numeric[-1] not in (actual, predicted)
+        else None
+    )
+    for r in records:
+        counts[keys_a.index(str(r[actual]))][keys_p.index(str(r[predicted]))] += (
+            r[weight] if weight else 1
+        )
+    ax.imshow(counts, cmap="Blues")
+    top = max(max(row) for row in counts) or 1
+    for i, row in enumerate(counts):
+        for j, value in enumerate(row):
+            shade = "white" if value > top / 2 else "black"  # readable on dark cells
+            ax.text(j, i, f"{value:,}", ha="center", va="center", fontsize=11, color=shade)
+    ax.set_xticks(range(len(keys_p)), keys_p)
+    ax.set_yticks(range(len(keys_a)), keys_a)
+    ax.set_xlabel(predicted)
+    ax.set_ylabel(actual)
+
+
+def _draw_bars(ax: Any, records: list[dict], label: str, value: str) -> None:
+    """The 15 largest values by magnitude (e.g. feature importance), largest on top."""
+    top = sorted(records, key=lambda r: abs(r[value]), reverse=True)[:15][::-1]
+    ax.barh([str(r[label]) for r in top], [r[value] for r in top], color="#4c72b0")
+    ax.set_xlabel(value)
+    ax.tick_params(axis="y", labelsize=8)
+
+
+def _draw_curve(ax: Any, records: list[dict], x: str, y: str, stem: str) -> None:
+    """y against x (ROC, PR, calibration); the diagonal where it is the no-skill line."""
+    points = sorted(records, key=lambda r: r[x])
+    ax.plot([r[x] for r in points], [r[y] for r in points], color="#4c72b0", lw=2)
+    if {x, y} <= {"fpr", "tpr"} or "calibration" in stem:
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.grid(alpha=0.3)
 
 
 # --------------------------------------------------------------------------- assembly
@@ -863,125 +862,118 @@ def _relative_to(path: Path | None, root: Path) -> set[str]:
 
 
 def build_report(inputs: ReportInputs) -> Report:
+    """Read every input, start the dvc diffs, draw the plots, and assemble the sections."""
+    evidence = read_evidence(inputs)
+    model, params_hash = _model_and_params_hash(inputs.params, evidence.registry)
     root = inputs.repo_root
-    trigger = read_object(inputs.trigger, "trigger payload")
-    validation = read_validation(inputs.validation)
-    gate = read_gate(inputs.gate)
-    registry = read_registry(inputs.registry)
-    search = read_object(inputs.search, "search summary")
-    board = read_leaderboard(inputs.leaderboard)
-    drift = read_object(inputs.drift, "drift report") if inputs.drift else None
-    if inputs.drift is not None and drift is None and not inputs.drift.exists():
-        log.info("drift report %s not found; reported as not available", inputs.drift)
-
-    model, params_hash = "model", None
-    if inputs.params is not None and inputs.params.is_file():
-        from retrain.config import load_params
-        from retrain.config import params_hash as hash_params
-
-        params = load_params(inputs.params)
-        model, params_hash = params.base.model_name, hash_params(params)
-    elif registry:
-        model = registry["model"]
-
-    primary = (board or {}).get("primary_metric") or (search or {}).get("primary_metric")
-    blessed = bool(gate and gate["blessed"])
-    champion = gate.get("champion_version") if gate else None
-    candidate = registry.get("version") if registry and registry.get("blessed", True) else None
-    if candidate is not None and not isinstance(candidate, int):
-        candidate = int(candidate) if str(candidate).isdigit() else None
-
     baseline, metrics_query, params_query = start_diffs(inputs.baseline_ref, root)
     try:
         images, written, plot_note = render_plots(inputs.plots, inputs.out.parent)
-    except BaseException:
+        sections = [
+            headline(model, evidence),
+            section_verdict(evidence.gate, evidence.registry, evidence.primary_metric),
+            section_trigger(evidence.trigger),
+            section_validation(evidence.validation),
+            section_metrics(
+                inputs.baseline_ref, baseline, metrics_query, skip=_relative_to(inputs.gate, root)
+            ),
+            section_params(baseline, params_query),
+            section_drift(evidence.drift, inputs.drift is not None),
+            section_leaderboard(evidence.board, inputs.top, evidence.search),
+            section_plots(images, plot_note),
+            section_lineage(evidence.registry, evidence.search, params_hash, root),
+            "<sub>Generated by <code>retrain report</code>.</sub>",
+        ]
+    finally:  # a query the sections did not read (an error came first) is stopped
         for query in (metrics_query, params_query):
             if query is not None:
                 query.kill()
-        raise
-
-    verdict = "blessed" if blessed else ("not blessed" if gate else "no verdict")
-    headline = [f"# Retrain report: {code(model)} — {verdict}"]
-    summary_bits = []
-    if gate:
-        champ_txt = f"champion v{champion}" if champion is not None else "no champion"
-        cand_txt = f"candidate v{candidate}" if candidate is not None else "candidate"
-        summary_bits.append(f"{champ_txt} → {cand_txt}")
-        cm, pm = gate.get("candidate") or {}, gate.get("champion") or {}
-        if primary and _is_number(cm.get(primary)):
-            bit = f"{text(primary)} {num(cm[primary])}"
-            if _is_number(pm.get(primary)):
-                bit += f" ({signed(cm[primary] - pm[primary])} vs champion)"
-            summary_bits.append(bit)
-    if trigger:
-        event = trigger.get("event_type") or trigger.get("event_name")
-        if event:
-            summary_bits.append(f"trigger: {text(event, 60)}")
-    if validation is not None:
-        summary_bits.append("data valid" if validation["success"] else "data INVALID")
-    if summary_bits:
-        headline.append("**" + " · ".join(summary_bits) + "**")
-    if blessed:
-        headline.append(
-            "Merging this pull request promotes the candidate to champion "
-            "(the `promote` workflow moves the alias; reverting the merge moves it back)."
-        )
-    elif gate:
-        headline.append("Nothing is opened for an unblessed model; this report is the record.")
-
-    sections = [
-        "\n\n".join(headline),
-        section_verdict(gate, registry, primary),
-        section_trigger(trigger),
-        section_validation(validation),
-        section_metrics(
-            inputs.baseline_ref, baseline, metrics_query, skip=_relative_to(inputs.gate, root)
-        ),
-        section_params(baseline, params_query),
-        section_drift(drift, inputs.drift is not None),
-        section_leaderboard(board, inputs.top, search),
-        section_plots(images, plot_note),
-        section_lineage(registry, search, params_hash, root),
-        "<sub>Generated by <code>retrain report</code>.</sub>",
-    ]
-    title = f"retrain: {model}"
-    if candidate is not None:
-        title += f" v{candidate}"
-    if champion is not None:
-        title += f" (champion v{champion})"
-    payload = (trigger or {}).get("client_payload") or (trigger or {}).get("payload") or {}
-    window = payload.get("window") if isinstance(payload, dict) else None
-    if isinstance(window, dict) and window.get("start") and window.get("end"):
-        title += f" window {str(window['start'])[:10]}..{str(window['end'])[:10]}"
-    markdown = "\n\n".join(sections) + "\n"
-    if len(markdown) > MAX_CHARS:
-        markdown = re.sub(
-            r"<details><summary>(.*?)</summary>.*?</details>",
-            r"_\1: omitted, a pull request comment is limited to 65,536 characters._",
-            markdown,
-            flags=re.DOTALL,
-        )
     return Report(
-        markdown=markdown,
-        blessed=blessed,
+        markdown=fit_comment("\n\n".join(sections) + "\n"),
+        blessed=evidence.blessed,
         model=model,
-        candidate_version=candidate,
-        champion_version=champion,
-        title=re.sub(r"[\r\n]", " ", title)[:200],
+        candidate_version=evidence.candidate_version,
+        champion_version=evidence.champion_version,
+        title=report_title(model, evidence),
         images=written,
     )
 
 
-def _atomic_write(path: Path, content: str, mode: str = "w") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _model_and_params_hash(
+    params_path: Path | None, registry: RegistryRecord | None
+) -> tuple[str, str | None]:
+    """The model's name (params.yaml, else registry.json) and the params hash (lineage)."""
+    if params_path is not None and params_path.is_file():
+        from retrain.config import load_params, params_hash
+
+        params = load_params(params_path)
+        return params.base.model_name, params_hash(params)
+    return (registry.model if registry is not None else "model"), None
+
+
+def headline(model: str, evidence: Evidence) -> str:
+    """Title line, the one-line summary in bold, and what merging the pull request does."""
+    gate = evidence.gate
+    verdict = "blessed" if evidence.blessed else ("not blessed" if gate else "no verdict")
+    lines = [f"# Retrain report: {code(model)} — {verdict}"]
+    if bits := _summary_bits(evidence):
+        lines.append("**" + " · ".join(bits) + "**")
+    if evidence.blessed:
+        lines.append(
+            "Merging this pull request promotes the candidate to champion "
+            "(the `promote` workflow moves the alias; reverting the merge moves it back)."
+        )
+    elif gate:
+        lines.append("Nothing is opened for an unblessed model; this report is the record.")
+    return "\n\n".join(lines)
+
+
+def _summary_bits(evidence: Evidence) -> list[str]:
+    bits = []
+    if (gate := evidence.gate) is not None:
+        champion, candidate = evidence.champion_version, evidence.candidate_version
+        champ_txt = f"champion v{champion}" if champion is not None else "no champion"
+        cand_txt = f"candidate v{candidate}" if candidate is not None else "candidate"
+        bits.append(f"{champ_txt} → {cand_txt}")
+        if (primary := evidence.primary_metric) and _is_number(new := gate.candidate.get(primary)):
+            bit = f"{text(primary)} {num(new)}"
+            if _is_number(old := (gate.champion or {}).get(primary)):
+                bit += f" ({signed(new - old)} vs champion)"
+            bits.append(bit)
+    if evidence.trigger:
+        event = evidence.trigger.get("event_type") or evidence.trigger.get("event_name")
+        if event:
+            bits.append(f"trigger: {text(event, 60)}")
+    if evidence.validation is not None:
+        bits.append("data valid" if evidence.validation.success else "data INVALID")
+    return bits
+
+
+def report_title(model: str, evidence: Evidence) -> str:
+    """The pull request's title: model, versions and the trigger's window (one line)."""
+    title = f"retrain: {model}"
+    if evidence.candidate_version is not None:
+        title += f" v{evidence.candidate_version}"
+    if evidence.champion_version is not None:
+        title += f" (champion v{evidence.champion_version})"
+    trigger = evidence.trigger or {}
+    payload = trigger.get("client_payload") or trigger.get("payload") or {}
+    window = payload.get("window") if isinstance(payload, dict) else None
+    if isinstance(window, dict) and window.get("start") and window.get("end"):
+        title += f" window {str(window['start'])[:10]}..{str(window['end'])[:10]}"
+    return re.sub(r"[\r\n]", " ", title)[:200]
+
+
+def fit_comment(markdown: str) -> str:
+    """Past MAX_CHARS the folded tables are dropped: GitHub refuses longer comments."""
+    if len(markdown) <= MAX_CHARS:
+        return markdown
+    return re.sub(
+        r"<details><summary>(.*?)</summary>.*?</details>",
+        r"_\1: omitted, a pull request comment is limited to 65,536 characters._",
+        markdown,
+        flags=re.DOTALL,
+    )
 
 
 def github_outputs(report: Report) -> str:
@@ -1004,9 +996,7 @@ def _path(value: str) -> Path | None:
     return None if value in ("", "none", "-") else Path(value)
 
 
-def cli(argv: list[str]) -> int:
-    from retrain import logs
-
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="retrain report",
         description="Write the markdown report a reviewer reads in the pull request (CML posts "
@@ -1051,7 +1041,13 @@ def cli(argv: list[str]) -> int:
         help="append blessed/model/version/champion/title to this file ($GITHUB_OUTPUT)",
     )
     parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def cli(argv: list[str]) -> int:
+    from retrain import logs
+
+    args = _parser().parse_args(argv)
     logs.setup(args.verbose)
     if args.top < 1:
         raise UserError(f"--top must be at least 1, got {args.top}", "pass e.g. --top 5")
@@ -1076,7 +1072,7 @@ def cli(argv: list[str]) -> int:
             top=args.top,
         )
     )
-    _atomic_write(args.out, report.markdown)
+    fileio.write_text(args.out, report.markdown)
     if args.github_output is not None:
         with args.github_output.open("a", encoding="utf-8") as fh:
             fh.write(github_outputs(report))

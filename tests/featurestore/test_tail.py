@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain.extraction import hours_between
 from retrain.featurestore import definitions, sources
 from retrain.featurestore.store import FlightFeatureStore, route_of
-from retrain.stages.extract import hours_between
 
 from .conftest import DELAYED_ABOVE, PUBLISH_LAG_HOURS, RECENT_HORIZON_HOURS
 

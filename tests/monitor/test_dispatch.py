@@ -173,18 +173,51 @@ def params_file(tmp_path: Path) -> Path:
     return path
 
 
+def drift_report(action: str, dispatch: dict[str, Any] | None) -> dict[str, Any]:
+    """A drift.json as `retrain monitor` writes it (one feature, no champion)."""
+    return {
+        "schema": 1,
+        "model": "flight-delay",
+        "champion_version": None,
+        "reference": {"window": "2013-02-01..2013-03-01 (UTC)", "n_rows": 500},
+        "current": {"window": "2013-07-01..2013-08-01 (UTC)", "n_rows": 500},
+        "statistics": {
+            "numeric": "psi",
+            "categorical": "chisquare",
+            "prediction": "psi",
+            "bins": 10,
+        },
+        "features": [
+            {
+                "feature": "temp",
+                "kind": "numeric",
+                "statistic": "psi",
+                "score": 0.9,
+                "p_value": None,
+                "threshold": 0.2,
+                "drifted": True,
+                "missing_reference": 0.0,
+                "missing_current": 0.0,
+            }
+        ],
+        "n_features": 1,
+        "n_drifted": 1,
+        "drift_share": 1.0,
+        "prediction": None,
+        "performance": None,
+        "signals": {"drift": True, "prediction_drift": False, "decay": False},
+        "trigger": {"drift_share": 0.3, "decay": 0.02, "persistence": 1, "consecutive": 1},
+        "action": action,
+        "reason": "1 of 1 features drifted",
+        "dispatch": dispatch,
+    }
+
+
 @pytest.fixture
 def drift_json(tmp_path: Path) -> Path:
     path = tmp_path / "drift.json"
-    path.write_text(
-        json.dumps(
-            {
-                "schema": 1,
-                "action": "retrain",
-                "dispatch": {"event_type": "drift-detected", "client_payload": VALID},
-            }
-        )
-    )
+    dispatch = {"event_type": "drift-detected", "client_payload": VALID}
+    path.write_text(json.dumps(drift_report("retrain", dispatch)))
     return path
 
 
@@ -318,7 +351,7 @@ def test_no_trigger_in_drift_json_sends_nothing(
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", github.token)
     path = tmp_path / "quiet.json"
-    path.write_text(json.dumps({"schema": 1, "action": "none", "dispatch": None}))
+    path.write_text(json.dumps(drift_report("none", None)))
     code = run(
         [
             "--params",
@@ -394,6 +427,7 @@ def test_cli_bad_settings_fail_before_sending(
             "unexpected keys",
         ),
         (json.dumps({"dispatch": "yes"}), "must be an object or null"),
+        (json.dumps({"schema": 1, "dispatch": None}), "is not a valid drift report"),
     ],
 )
 def test_cli_bad_payload_files_send_nothing(

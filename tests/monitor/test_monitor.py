@@ -10,10 +10,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from retrain.artifacts import DriftResult, MonitorState
 from retrain.cli import main
 from retrain.config import parse_params
 from retrain.monitor import command, drift
 from retrain.monitor.payload import parse_event
+from retrain.monitor.render import drift_markdown
 from retrain.monitor.stats import StatResult
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "monitor" / "features.parquet"
@@ -115,7 +117,7 @@ def run_policy(
             champion_version=(versions or ["1"] * len(reports))[i],
             window={"start": f"2013-{i + 1:02d}-01", "end": f"2013-{i + 1:02d}-28"},
         )
-        state = json.loads(json.dumps(decision.state))  # through JSON, as on disk
+        state = MonitorState.parse(decision.state.to_json(), "state", "")  # as on disk
         out.append(decision)
     return out
 
@@ -178,7 +180,9 @@ def test_lower_is_better_metric_decay_direction() -> None:
 def monitor(tmp_path: Path, *extra: str, params: str = "") -> int:
     params_file = tmp_path / "params.yaml"
     if not params_file.exists():
-        params_file.write_text(params or "monitor:\n  trigger:\n    persistence: 2\n")
+        # The fixture flights' clock (base.timezone defaults to UTC).
+        zone = f"base:\n  timezone: {TZ}\n"
+        params_file.write_text(zone + (params or "monitor:\n  trigger:\n    persistence: 2\n"))
     return main(
         [
             "monitor",
@@ -219,6 +223,11 @@ def test_command_writes_outputs_and_exits_10_after_persistence(tmp_path: Path) -
     assert (tmp_path / "out" / "drift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["consecutive"] == 2
+    # the files read back as their contracts, and summary.md is their one rendering
+    typed = DriftResult.read(tmp_path / "out" / "drift.json", "re-run the monitor")
+    assert typed.dispatch is not None and typed.dispatch.event_type == "drift-detected"
+    assert summary == drift_markdown(typed)
+    assert MonitorState.read(tmp_path / "state.json", "delete it").consecutive == 2
 
 
 def test_command_no_action_on_a_calm_window(tmp_path: Path) -> None:

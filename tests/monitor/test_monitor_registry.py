@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory: pytest.TempPathFactory):
     """One real registry with one champion (February training window) for the module."""
-    from retrain.registry import Registry
+    from retrain.registry import MlflowRegistry as Registry
 
     root = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{root / 'mlruns.db'}"
@@ -41,14 +41,25 @@ def use_champion(champion, monkeypatch: pytest.MonkeyPatch):
     registry, uri, version = champion
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     yield registry, version
-    undo = {**FEB_TAGS, "metric.roc_auc": "0.99", "test_start": "None", "test_end": "None"}
-    for key, value in undo.items():  # undo tag edits ("None": what push writes for no value)
+    for key, value in {**FEB_TAGS, "metric.roc_auc": "0.99"}.items():  # undo tag edits
         registry.set_version_tag(MODEL, version, key, value)
+    for key in ("test_start", "test_end"):
+        drop_tag(uri, version, key)
+
+
+def drop_tag(uri: str, version: str, key: str) -> None:
+    """Remove a version tag: what push leaves for a value it does not have."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if key in client.get_model_version(MODEL, version).tags:
+        client.delete_model_version_tag(MODEL, version, key)
 
 
 def run(tmp_path: Path, *extra: str) -> int:
     params = tmp_path / "params.yaml"
-    params.write_text("monitor:\n  trigger:\n    persistence: 1\n    decay: 0.03\n")
+    zone = "base:\n  timezone: America/New_York\n"  # the flights' clock (default UTC)
+    params.write_text(zone + "monitor:\n  trigger:\n    persistence: 1\n    decay: 0.03\n")
     return main(
         [
             "monitor",
@@ -125,11 +136,11 @@ def test_no_champion_needs_a_reference_window(
 
 
 def test_champion_without_training_window_tags(
-    tmp_path: Path, use_champion, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, champion, use_champion, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    registry, version = use_champion
-    # What `train` records when the data has no event time.
-    registry.set_version_tag(MODEL, version, "train_start", "None")
+    _, uri, version = champion
+    # What `push` leaves when the training data had no event time: no tag.
+    drop_tag(uri, version, "train_start")
     assert run(tmp_path, "--current-window", "2013-07-01..2013-08-01") == 2
     err = capsys.readouterr().err
     assert f"champion version {version} has no train_start tag(s)" in err

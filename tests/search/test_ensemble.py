@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from retrain.config.train import Budget, EnsembleSelection
+from retrain.metrics import score
 from retrain.model_io import load_model, save_model
 from retrain.search.ensemble import Ensemble, blend, select_ensemble
-from retrain.search.metrics import score
 from retrain.search.study import fit_best, run_search
 
 

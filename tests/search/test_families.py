@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -7,9 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain.config import replay as replay_config
+from retrain.config import train as train_config
 from retrain.config.train import FamilySpec, ParamSpec
 from retrain.errors import UserError
-from retrain.model_io import load_model, save_model
+from retrain.model_io import load_model, save_model, trusted_types
+from retrain.scoring import predict_scores
+from retrain.search import ensemble, preprocess
 from retrain.search import families as fam
 from retrain.search.calendar import CalendarFeatures
 from retrain.search.study import columns_for
@@ -31,7 +36,7 @@ def _unseen_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
-@pytest.mark.parametrize("family", fam.FAMILIES)
+@pytest.mark.parametrize("family", fam.family_names())
 def test_pipeline_takes_raw_rows_and_round_trips_through_skops(
     family: str, task: str, train_frame: pd.DataFrame, tmp_path: Path, small_settings: Any
 ) -> None:
@@ -47,17 +52,17 @@ def test_pipeline_takes_raw_rows_and_round_trips_through_skops(
     )
     model.fit(frame, y)
     rows = _unseen_rows(frame)
-    before = fam.predict_scores(model, rows, task)
+    before = predict_scores(model, rows, task)
     assert np.isfinite(before).all()
     save_model(model, tmp_path / "model.skops")  # refuses types outside the allow-list
-    after = fam.predict_scores(load_model(tmp_path / "model.skops"), rows, task)
+    after = predict_scores(load_model(tmp_path / "model.skops"), rows, task)
     np.testing.assert_array_equal(before, after)
 
 
 def test_unknown_estimator_parameter_is_a_user_error() -> None:
     spec = FamilySpec(space={"learning_rat": ParamSpec(type="float", low=0.1, high=0.2)})
     with pytest.raises(UserError, match="unknown parameter\\(s\\): learning_rat"):
-        fam.check_family("hist_gradient_boosting", spec, "classification")
+        fam.get_family("hist_gradient_boosting").check_space(spec, "classification")
 
 
 def test_default_params_use_estimator_defaults_inside_the_space() -> None:
@@ -67,9 +72,72 @@ def test_default_params_use_estimator_defaults_inside_the_space() -> None:
             "max_leaf_nodes": ParamSpec(type="int", low=40, high=160, log=True),
         }
     )
-    chosen = fam.default_params("hist_gradient_boosting", spec, "classification")
+    chosen = fam.get_family("hist_gradient_boosting").default_params(spec, "classification")
     assert chosen["learning_rate"] == 0.1  # sklearn's default, inside the range
     assert chosen["max_leaf_nodes"] == 80  # default 31 is outside: geometric middle
+
+
+def test_config_family_names_are_the_registered_families() -> None:
+    # given the config's FamilyName literal (train.families keys, replay.families items)
+    names = typing.get_args(train_config.FamilyName)
+    # then it names exactly the registered families, so the two cannot drift apart
+    assert sorted(names) == sorted(fam.family_names())
+    assert sorted(typing.get_args(replay_config.FamilyName)) == sorted(fam.family_names())
+
+
+def test_every_family_supports_both_tasks_and_unknown_names_are_user_errors() -> None:
+    for task in ("classification", "regression"):
+        assert fam.family_names(task) == fam.family_names()
+    with pytest.raises(UserError, match="unknown model family 'xgboost'"):
+        fam.get_family("xgboost")
+
+
+def test_a_family_without_the_task_is_refused_by_name() -> None:
+    # given a family that declares a classifier only
+    only = fam.Family(
+        "classifier_only",
+        estimators={"classification": "sklearn.linear_model.LogisticRegression"},
+        build=lambda cls, params, ctx: cls(**params),
+    )
+    # then asking it for a regressor names the task
+    assert only.tasks == {"classification"}
+    with pytest.raises(UserError, match="does not support the regression task"):
+        only.estimator_class("regression")
+
+
+def test_the_allow_list_is_exactly_what_the_registered_families_build(
+    train_frame: pd.DataFrame, small_settings: Any
+) -> None:
+    """Each family's declared skops types (plus the shared preprocessing's) cover its fitted
+    Pipeline, and no type in the allow-list is one that no model needs."""
+    import skops.io as sio
+
+    # given every family, for both tasks, on every kind of column (calendar features included)
+    settings = small_settings(calendar_features=True)
+    columns = columns_for(train_frame, settings)
+    assert columns.categorical and columns.high_cardinality and columns.event_time
+    frame = train_frame.drop(columns=["label"])
+    y = train_frame["label"].to_numpy()
+    targets = {"classification": y, "regression": y * 30.0 + np.arange(len(y)) % 7}
+    needed: set[str] = set()
+    members = []
+    for name in fam.family_names():
+        family = fam.get_family(name)
+        for task, target in targets.items():
+            model = fam.build_pipeline(
+                name, SMALL[name], task=task, columns=columns, seed=1, timezone="UTC"
+            ).fit(frame, target)
+            # when its fitted Pipeline is serialized
+            types = set(sio.get_untrusted_types(data=sio.dumps(model)))
+            # then the family declared every type it holds
+            assert types <= family.skops_types | preprocess.SKOPS_TYPES, name
+            needed |= types
+            if task == "classification":
+                members.append((name, model))
+    vote = ensemble.voting_model(members[:2], "classification").fit(frame, y)
+    vote_types = set(sio.get_untrusted_types(data=sio.dumps(vote)))
+    assert vote_types - needed <= ensemble.SKOPS_TYPES
+    assert sorted(needed | vote_types) == trusted_types()
 
 
 def test_calendar_features_holiday_distance_is_local_and_signed() -> None:

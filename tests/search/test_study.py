@@ -11,9 +11,10 @@ import pytest
 
 from retrain.config.train import Budget, Pruning
 from retrain.errors import UserError
-from retrain.search.families import predict_scores
+from retrain.scoring import predict_scores
 from retrain.search.study import fit_best, run_search
 from retrain.search.tracker import MlflowTracker
+from retrain.training import train
 
 
 def test_trial_budget_is_honoured(train_frame: pd.DataFrame, small_settings: Any) -> None:
@@ -126,5 +127,44 @@ def test_unknown_parameter_fails_before_any_trial(
     settings = small_settings(
         families={"linear": FamilySpec(space={"C": ParamSpec(type="float", low=0.1, high=1)})}
     )
+    # The space is checked once, with the data, before the search (check_training_data).
     with pytest.raises(UserError, match="train.families.linear names unknown parameter"):
-        run_search(train_frame, settings)
+        train(train_frame, settings)
+
+
+class _Study:
+    stopped = 0
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+class _Frozen:
+    def __init__(self, number: int) -> None:
+        import optuna
+
+        self.number = number
+        self.state = optuna.trial.TrialState.COMPLETE
+        self.params = {"family": "linear"}
+        self.user_attrs = {"family": "linear", "params": {}, "fold_scores": [0.7]}
+
+
+def test_the_stop_reason_is_recorded_where_the_search_is_stopped() -> None:
+    import time
+
+    from retrain.search.study import _BudgetWatch
+    from retrain.search.tracker import NullTracker
+
+    # given a budget of 2 trials and plenty of seconds
+    watch = _BudgetWatch(2, time.monotonic() + 600, NullTracker(), "roc_auc")
+    study = _Study()
+    watch(study, _Frozen(0))
+    assert (watch.stopped_by, study.stopped) == (None, 0)
+    watch(study, _Frozen(1))
+    # then the second trial stops the study, because of the trial budget
+    assert (watch.stopped_by, study.stopped, watch.local) == ("trials", 1, [0, 1])
+
+    # given a deadline already passed: the first trial ends the search, because of the seconds
+    late = _BudgetWatch(50, time.monotonic() - 1, NullTracker(), "roc_auc")
+    late(study, _Frozen(0))
+    assert late.stopped_by == "seconds"

@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain.artifacts import SearchSummary
 from retrain.cli import main
 from retrain.config import load_params
+from retrain.evaluation import evaluate
 from retrain.model_io import load_model, save_model
 from retrain.search.study import SearchSettings
 from retrain.search.tracker import NullTracker
-from retrain.stages.evaluate import evaluate
-from retrain.stages.train import train
+from retrain.training import train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "train"
 METRIC_KEYS = {
@@ -37,7 +38,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     outcome = train(pd.read_parquet(FIXTURES / "train.parquet"), settings, NullTracker())
     save_model(outcome.model, root / "model.skops")
-    (root / "search.json").write_text(json.dumps(outcome.search))
+    outcome.search.write(root / "search.json")
     return root
 
 
@@ -102,7 +103,7 @@ def test_metrics_slices_and_plots(project: Path) -> None:
 def test_metrics_follow_the_labels(project: Path, trained: Path) -> None:
     """Flipping the test labels turns ROC AUC into 1 - AUC: the metric reads the data."""
     model = load_model(trained / "model.skops")
-    search = json.loads((trained / "search.json").read_text())
+    search = SearchSummary.read(trained / "search.json", "fixture")
     params = load_params(FIXTURES / "params.yaml")
     test = pd.read_parquet(FIXTURES / "test.parquet")
     kwargs = {"task": "classification", "options": params.evaluate, "seed": 1}

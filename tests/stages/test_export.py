@@ -127,7 +127,7 @@ def test_bad_inputs_write_nothing(tmp_path: Path, capsys) -> None:
         (["--model", str(skops), "--test", str(no_features)], "lacks the model's feature"),
         (
             ["--model", str(skops), "--test", str(TEST), "--search", str(bad_search)],
-            "no usable 'threshold'",
+            "is not a valid search result",
         ),
     ]
     for args, message in cases:

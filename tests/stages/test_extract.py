@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from retrain import extraction
 from retrain.config import parse_params
 from retrain.config.extract import Window
 from retrain.errors import UserError
@@ -46,13 +47,17 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 
 
 def test_feast_output_has_exactly_the_contract_columns(extracted: pd.DataFrame) -> None:
-    assert list(extracted.columns) == list(extract.FEATURE_COLUMNS)
+    assert list(extracted.columns) == list(extraction.FEATURE_COLUMNS)
     assert str(extracted["event_time"].dtype) == "datetime64[ns, UTC]"
-    for column in extract.INT_COLUMNS:
+    for column in extraction.INT_COLUMNS:
         assert extracted[column].dtype == "int64", column
-    for column in extract.STRING_COLUMNS:
+    for column in extraction.STRING_COLUMNS:
         assert extracted[column].dropna().map(type).eq(str).all(), column
-    numeric = set(extract.FEATURE_COLUMNS) - set(extract.STRING_COLUMNS) - set(extract.INT_COLUMNS)
+    numeric = (
+        set(extraction.FEATURE_COLUMNS)
+        - set(extraction.STRING_COLUMNS)
+        - set(extraction.INT_COLUMNS)
+    )
     for column in numeric - {"event_time"}:
         assert extracted[column].dtype == "float64", column
     assert extracted["flight_id"].is_monotonic_increasing and extracted["flight_id"].is_unique
@@ -78,7 +83,7 @@ def test_feast_output_rows_are_the_window_and_event_time_is_scheduled_departure(
 
 def test_same_day_congestion_uses_the_params_horizon(extracted: pd.DataFrame) -> None:
     """extract.feast.recent_horizon_hours (3 in this fixture's params) reaches the views."""
-    assert extract.RECENT_COLUMNS == (
+    assert extraction.RECENT_COLUMNS == (
         "origin_recent_dep_delay_mean",
         "origin_recent_delayed_share",
         "origin_recent_departures",
@@ -138,26 +143,26 @@ def test_previous_departure_of_the_aircraft_and_its_hours_ago(extracted: pd.Data
 
 def test_window_filter_uses_the_windows_clock() -> None:
     flights = read_flights(FLIGHTS)
-    jan2 = extract.flights_in_window(
+    jan2 = extraction.flights_in_window(
         flights, Window(start="2013-01-02", end="2013-01-03", timezone=NY)
     )
     assert len(jan2) == (flights["day"] == 2).sum()
     local = jan2["event_time"].dt.tz_convert(NY)
     assert (local.dt.day == 2).all()
-    utc_day = extract.flights_in_window(flights, Window(start="2013-01-02", end="2013-01-03"))
+    utc_day = extraction.flights_in_window(flights, Window(start="2013-01-02", end="2013-01-03"))
     assert set(utc_day["flight_id"]) != set(jan2["flight_id"])  # UTC day != New York day
 
 
 def test_empty_window_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no flights scheduled in extract.window 2014-03-01"):
-        extract.feast_features(
+        extraction.feast_features(
             FLIGHTS, tmp_path / "feast", Window(start="2014-03-01", end="2014-04-01"), 5, 15.0, 2
         )
 
 
 def test_missing_raw_table_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="flights.csv.zip") as err:
-        extract.feast_features(
+        extraction.feast_features(
             tmp_path, tmp_path / "feast", Window(start="2013-01-01", end="2013-02-01"), 5, 15.0, 2
         )
     assert "retrain data" in str(err.value)
@@ -166,9 +171,9 @@ def test_missing_raw_table_is_a_user_error(tmp_path: Path) -> None:
 def test_feast_source_needs_its_column_roles() -> None:
     params = parse_params({"base": {"key": "id", "target": "delay"}})
     with pytest.raises(UserError, match="base.key='id'.*base.target='delay'"):
-        extract.check_roles(params)
-    extract.check_roles(parse_params({}))  # defaults are consistent
-    extract.check_roles(parse_params({"base": {"target": "dep_delay", "task": "regression"}}))
+        extraction.check_roles(params)
+    extraction.check_roles(parse_params({}))  # defaults are consistent
+    extraction.check_roles(parse_params({"base": {"target": "dep_delay", "task": "regression"}}))
 
 
 # --- source: table ---------------------------------------------------------------------------

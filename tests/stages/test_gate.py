@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,12 +28,19 @@ from registry_support import (
 from retrain.config import parse_params
 from retrain.config.gate import GateSection
 from retrain.errors import UserError
+from retrain.gating import evaluate_gate as gate_verdict
+from retrain.gating import paired_bootstrap
+from retrain.metrics import compute_metrics
 from retrain.model_io import sha256_file
 from retrain.stages import gate as gate_stage
-from retrain.stages.gate import compute_metrics, evaluate_gate, paired_bootstrap
 
 # Fits here are tiny; default OpenMP threads spin on a busy 2-core box (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def evaluate_gate(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The verdict as gate.json holds it."""
+    return gate_verdict(*args, **kwargs).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +275,7 @@ def test_cli_lookup_then_gate_against_registered_champion(
     tmp_path: Path, registry_store: str, good, shuffled
 ) -> None:
     from retrain.cli import main
-    from retrain.registry import Registry
+    from retrain.registry import MlflowRegistry as Registry
 
     params = _params(tmp_path)
     champion_dir = tmp_path / "champion"

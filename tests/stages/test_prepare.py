@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from retrain import splitting
 from retrain.config import parse_params
 from retrain.errors import UserError, ValidationFailed
 from retrain.stages import prepare
@@ -42,7 +43,7 @@ def features(n: int = 400, seed: int = 0) -> pd.DataFrame:
 
 def write_validation(path: Path, **result: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"schema": 1, "checks": [], **result}))
+    path.write_text(json.dumps({"schema": 1, "checks": [], "n_checks": 0, "n_failed": 0, **result}))
     return path
 
 
@@ -59,7 +60,8 @@ def run_cli(tmp_path: Path, frame: pd.DataFrame, validation: Path, **sections: A
 def test_time_split_follows_the_windows_and_drops_leakage(tmp_path: Path) -> None:
     frame = features()
     validation = write_validation(tmp_path / "v" / "result.json", success=True, n_rows=len(frame))
-    assert run_cli(tmp_path, frame, validation) == 0
+    ny = {"timezone": "America/New_York"}  # the windows' clock (base.timezone defaults to UTC)
+    assert run_cli(tmp_path, frame, validation, base=ny) == 0
     train = pd.read_parquet(tmp_path / "prepared" / "train.parquet")
     test = pd.read_parquet(tmp_path / "prepared" / "test.parquet")
     boundary = pd.Timestamp("2013-10-01", tz="America/New_York")
@@ -77,7 +79,7 @@ def test_time_split_follows_the_windows_and_drops_leakage(tmp_path: Path) -> Non
 def test_label_is_target_above_threshold_and_unknown_targets_are_dropped() -> None:
     frame = features()
     params = parse_params({})
-    result = prepare.split(frame, params.base, params.prepare)
+    result = splitting.split(frame, params.base, params.prepare)
     both = pd.concat([result.train, result.test]).set_index("flight_id")
     source = frame.set_index("flight_id").loc[both.index, "arr_delay"]
     assert (both["label"] == (source > 15).astype(int)).all()
@@ -89,7 +91,7 @@ def test_label_is_target_above_threshold_and_unknown_targets_are_dropped() -> No
 def test_regression_label_is_the_target() -> None:
     frame = features()
     params = parse_params({"base": {"task": "regression"}})
-    result = prepare.split(frame, params.base, params.prepare)
+    result = splitting.split(frame, params.base, params.prepare)
     source = frame.set_index("flight_id")["arr_delay"]
     got = result.train.set_index("flight_id")["label"]
     assert got.dtype == "float64"
@@ -99,18 +101,18 @@ def test_regression_label_is_the_target() -> None:
 def test_zero_one_target_without_threshold() -> None:
     frame = features().assign(arr_delay=lambda f: (f["arr_delay"] > 0).astype(float))
     params = parse_params({"base": {"positive_above": None}})
-    result = prepare.split(frame, params.base, params.prepare)
+    result = splitting.split(frame, params.base, params.prepare)
     assert set(result.train["label"]) == {0, 1}
     bad = features()
     with pytest.raises(UserError, match="must hold 0/1"):
-        prepare.split(bad, params.base, params.prepare)
+        splitting.split(bad, params.base, params.prepare)
 
 
 def test_random_split_when_there_is_no_event_time() -> None:
     frame = features().drop(columns="event_time")
     params = parse_params({"base": {"event_time": None}, "prepare": {"test_size": 0.25}})
-    first = prepare.split(frame, params.base, params.prepare)
-    again = prepare.split(frame, params.base, params.prepare)
+    first = splitting.split(frame, params.base, params.prepare)
+    again = splitting.split(frame, params.base, params.prepare)
     assert first.mode == "random"
     pd.testing.assert_frame_equal(first.test, again.test)  # seeded
     n = frame["arr_delay"].notna().sum()
@@ -119,21 +121,21 @@ def test_random_split_when_there_is_no_event_time() -> None:
     assert rate(first.train) == pytest.approx(rate(first.test), abs=0.02)  # stratified
     other_seed = parse_params({"base": {"event_time": None, "seed": 7}})
     assert not first.test["flight_id"].equals(
-        prepare.split(frame, other_seed.base, other_seed.prepare).test["flight_id"]
+        splitting.split(frame, other_seed.base, other_seed.prepare).test["flight_id"]
     )
 
 
 def test_all_null_event_time_falls_back_to_random_split() -> None:
     frame = features().assign(event_time=pd.NaT)
     params = parse_params({})
-    assert prepare.split(frame, params.base, params.prepare).mode == "random"
+    assert splitting.split(frame, params.base, params.prepare).mode == "random"
 
 
 def test_random_split_needs_two_classes() -> None:
     frame = features().drop(columns="event_time").assign(arr_delay=100.0)
     params = parse_params({"base": {"event_time": None}})
     with pytest.raises(UserError, match="cannot stratify"):
-        prepare.split(frame, params.base, params.prepare)
+        splitting.split(frame, params.base, params.prepare)
 
 
 def test_rows_outside_both_windows_are_left_out() -> None:
@@ -146,7 +148,7 @@ def test_rows_outside_both_windows_are_left_out() -> None:
             }
         }
     )
-    result = prepare.split(frame, params.base, params.prepare)
+    result = splitting.split(frame, params.base, params.prepare)
     assert result.n_outside_windows > 0
     total = len(result.train) + len(result.test) + result.n_outside_windows
     assert total == frame["arr_delay"].notna().sum()
@@ -157,22 +159,22 @@ def test_empty_test_window_is_a_user_error() -> None:
         {"prepare": {"test_window": {"start": "2015-01-01", "end": "2015-02-01"}}}
     )
     with pytest.raises(UserError, match="prepare.test_window 2015-01-01..2015-02-01"):
-        prepare.split(features(), params.base, params.prepare)
+        splitting.split(features(), params.base, params.prepare)
 
 
 def test_missing_target_column() -> None:
     params = parse_params({})
     with pytest.raises(UserError, match="'arr_delay' \\(base.target\\)"):
-        prepare.split(features().drop(columns="arr_delay"), params.base, params.prepare)
+        splitting.split(features().drop(columns="arr_delay"), params.base, params.prepare)
 
 
 def test_target_named_label_is_kept_and_a_foreign_label_column_refused() -> None:
     frame = features().rename(columns={"arr_delay": "label"})
     params = parse_params({"base": {"target": "label"}})
-    result = prepare.split(frame, params.base, params.prepare)
+    result = splitting.split(frame, params.base, params.prepare)
     assert set(result.train["label"]) == {0, 1}
     with pytest.raises(UserError, match="already have a 'label' column"):
-        prepare.split(features().assign(label=1), *_defaults())
+        splitting.split(features().assign(label=1), *_defaults())
 
 
 def _defaults() -> tuple[Any, Any]:
@@ -183,12 +185,12 @@ def _defaults() -> tuple[Any, Any]:
 def test_drop_columns_may_not_remove_the_key() -> None:
     params = parse_params({"prepare": {"drop_columns": ["flight_id", "dep_delay"]}})
     with pytest.raises(UserError, match="flight_id"):
-        prepare.split(features(), params.base, params.prepare)
+        splitting.split(features(), params.base, params.prepare)
 
 
 def test_target_is_dropped_even_if_not_listed() -> None:
     params = parse_params({"prepare": {"drop_columns": ["dep_delay"]}})
-    result = prepare.split(features(), params.base, params.prepare)
+    result = splitting.split(features(), params.base, params.prepare)
     assert "arr_delay" not in result.train.columns
     assert "dep_time" in result.train.columns  # only what params list (plus the target)
 
@@ -198,15 +200,25 @@ def test_target_is_dropped_even_if_not_listed() -> None:
     [
         (None, UserError, "not found; refusing to prepare"),
         (
-            '{"success": false, "checks": [{"expectation": "expect_x", "column": "temp", '
-            '"success": false}]}',
+            '{"schema": 1, "success": false, "n_rows": 400, "n_checks": 1, "n_failed": 1, '
+            '"checks": [{"expectation": "expect_x", "column": "temp", "success": false}]}',
             ValidationFailed,
             "validation failed.*expect_x\\(temp\\)",
         ),
         ("{not json", UserError, "not valid JSON"),
-        ('{"schema": 1}', UserError, "no boolean 'success'"),
-        ('{"success": "yes"}', UserError, "no boolean 'success'"),
-        ('{"success": true, "n_rows": 3}', UserError, "for 3 rows but the features have 400"),
+        ('{"schema": 1}', UserError, "success: Field required"),
+        (
+            '{"schema": 1, "success": "yes", "n_checks": 0, "n_failed": 0, "checks": []}',
+            UserError,
+            "success: Input should be a valid boolean",
+        ),
+        ('{"success": true, "n_rows": 3}', UserError, "not a schema-1 validation result"),
+        (
+            '{"schema": 1, "success": true, "n_rows": 3, "n_checks": 0, "n_failed": 0, '
+            '"checks": []}',
+            UserError,
+            "for 3 rows but the features have 400",
+        ),
     ],
 )
 def test_refuses_without_a_passed_validation_and_writes_nothing(
@@ -237,7 +249,7 @@ def test_failed_validation_exits_1_through_the_console_script(tmp_path: Path) ->
 def test_a_failing_write_leaves_neither_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retrain.stages import write_tables_atomically
+    from retrain.fileio import write_tables as write_tables_atomically
 
     calls = []
     original = pd.DataFrame.to_parquet

@@ -20,12 +20,12 @@ import pytest
 from retrain.cli import main as retrain_main
 from retrain.config import Params, load_params, parse_params
 from retrain.errors import UserError
-from retrain.stages.validate import (
+from retrain.stages.validate import write_outputs
+from retrain.validation import (
     ValidationReport,
     failure_message,
     render_summary,
     validate_features,
-    write_outputs,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

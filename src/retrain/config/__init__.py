@@ -3,6 +3,11 @@
 Each section of params.yaml has its own model in this package (one file per stage or
 concern); `load_params` is the only function that reads the file. Unknown or mistyped keys
 fail with a message naming the key, its section and the allowed keys.
+
+Every default lives once, in the section models; the bundled params.yaml repeats them for
+readers and overrides only the flights-specific ones (tests/config/test_defaults.py keeps the
+two in step). `base.timezone` is the one time zone: the windows and the train/replay calendars
+(`TIMEZONE_INHERITORS`) take it unless they set their own `timezone`.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from retrain.config.base import BaseSection, Section
+from retrain.config.base import DEFAULT_TIMEZONE, BaseSection, Section, check_timezone
 from retrain.config.dispatch import DispatchSection
 from retrain.config.evaluate import EvaluateSection
 from retrain.config.export import ExportSection
@@ -30,9 +35,19 @@ from retrain.config.train import TrainSection
 from retrain.config.validate import ValidateSection
 from retrain.errors import UserError
 
-__all__ = ["Params", "Section", "load_params", "params_hash"]
+__all__ = ["TIMEZONE_INHERITORS", "Params", "Section", "load_params", "params_hash", "parse_params"]
 
 DEFAULT_PATH = Path("params.yaml")
+
+# Settings whose `timezone` defaults to base.timezone (a window, or a section's own calendar).
+TIMEZONE_INHERITORS: tuple[tuple[str, ...], ...] = (
+    ("extract", "window"),
+    ("prepare", "train_window"),
+    ("prepare", "test_window"),
+    ("monitor", "current"),
+    ("train",),
+    ("replay",),
+)
 
 
 class Params(Section):
@@ -51,6 +66,45 @@ class Params(Section):
     replay: ReplaySection = ReplaySection()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_timezone(cls, data: Any) -> Any:
+        """Give every TIMEZONE_INHERITORS entry without its own `timezone` base.timezone.
+
+        Done on the raw mapping, before validation, so each window's own checks (start before
+        end, train before test) already see the zone it will be read in.
+        """
+        if not isinstance(data, dict):
+            return data
+        base = data.get("base")
+        if isinstance(base, BaseModel):
+            zone = getattr(base, "timezone", DEFAULT_TIMEZONE)
+        elif isinstance(base, dict):
+            zone = base.get("timezone", DEFAULT_TIMEZONE)
+        else:
+            zone = DEFAULT_TIMEZONE
+        try:
+            check_timezone(zone)
+        except (TypeError, ValueError):
+            return data  # base.timezone itself fails validation, with its own message
+        for path in TIMEZONE_INHERITORS:
+            data = _with_timezone(data, cls, path, zone)
+        return data
+
+
+def _with_timezone(raw: Any, model: type[BaseModel], path: tuple[str, ...], zone: str) -> Any:
+    """`raw` (input for `model`) with `timezone: zone` at the end of `path` unless set there."""
+    if isinstance(raw, BaseModel):  # a section built in code: re-validated from what it set
+        raw = raw.model_dump(exclude_unset=True)
+    if not isinstance(raw, dict):
+        return raw  # null or a wrong type: validation reports it as given
+    if not path:
+        return raw if "timezone" in raw else {**raw, "timezone": zone}
+    name, rest = path[0], path[1:]
+    field = model.model_fields[name]
+    child = raw.get(name, field.get_default(call_default_factory=True))
+    return {**raw, name: _with_timezone(child, field.annotation, rest, zone)}  # type: ignore[arg-type]
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

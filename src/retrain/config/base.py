@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# Time zone when params.yaml names none (base.timezone's default, so every window's too).
+DEFAULT_TIMEZONE = "UTC"
 
 
 class Section(BaseModel):
     """Frozen, strict base for every params section."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def check_timezone(value: str) -> str:
+    """The IANA name itself, or ValueError naming the expected form."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: e.g. a directory name
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'America/New_York'"
+        ) from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(check_timezone)]
 
 
 class BaseSection(Section):
@@ -23,3 +41,7 @@ class BaseSection(Section):
     positive_above: float | None = 15.0
     event_time: str | None = "event_time"
     key: str = "flight_id"
+    # Clock of every naive date/time in params.yaml: extract.window, prepare.train_window /
+    # test_window, monitor.current, and the calendars of train (CV periods, calendar features)
+    # and replay (months). Each of those inherits it unless it sets its own `timezone`.
+    timezone: TimeZone = DEFAULT_TIMEZONE

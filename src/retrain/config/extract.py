@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from retrain.config.base import Section
+from retrain.config.base import DEFAULT_TIMEZONE, Section, TimeZone
 
 
 class Window(Section):
@@ -17,24 +17,14 @@ class Window(Section):
 
     Naive dates/times are read in `timezone` (the bundled flights are scheduled in New York
     local time, so a window of 2013-01-01..2014-01-01 in America/New_York holds exactly the
-    2013 flights even though their UTC event times spill into 2014). `bounds_utc()` gives the
-    bounds every stage compares `base.event_time` (UTC) against.
+    2013 flights even though their UTC event times spill into 2014). In params.yaml a window
+    without `timezone` inherits `base.timezone` (see retrain.config.Params). `bounds_utc()`
+    gives the bounds every stage compares `base.event_time` (UTC) against.
     """
 
     start: dt.datetime
     end: dt.datetime
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'America/New_York'"
-            ) from None
-        return value
+    timezone: TimeZone = DEFAULT_TIMEZONE
 
     @model_validator(mode="after")
     def _start_before_end(self) -> Window:
@@ -89,11 +79,7 @@ class TableOptions(Section):
 
 class ExtractSection(Section):
     source: Literal["feast", "table"] = "feast"
-    window: Window = Window(
-        start=dt.datetime(2013, 1, 1),
-        end=dt.datetime(2014, 1, 1),
-        timezone="America/New_York",
-    )
+    window: Window = Window(start=dt.datetime(2013, 1, 1), end=dt.datetime(2014, 1, 1))
     feast: FeastOptions = FeastOptions()
     table: TableOptions = TableOptions()
 

@@ -11,12 +11,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from retrain.config.base import Section
+from retrain.metrics import greater_is_better, metric_names
 
 # Metrics the gate computes from scores (threshold-free, so candidate and champion are scored
-# the same way). Higher is better for the first group, lower for the second.
-HIGHER_IS_BETTER = ("roc_auc", "pr_auc", "r2")
-LOWER_IS_BETTER = ("log_loss", "brier", "rmse", "mae")
-GateMetric = Literal["roc_auc", "pr_auc", "r2", "log_loss", "brier", "rmse", "mae"]
+# the same way): every name in the metric registry.
+GateMetric = Literal[metric_names()]  # type: ignore[valid-type]
 
 
 class ValueThreshold(Section):
@@ -53,14 +52,14 @@ class ChangeThreshold(Section):
     def better(self) -> Literal["higher", "lower"]:
         if self.direction is not None:
             return self.direction
-        return "higher" if self.metric in HIGHER_IS_BETTER else "lower"
+        return "higher" if greater_is_better(self.metric) else "lower"
 
 
 class BootstrapSettings(Section):
     resamples: int = Field(1000, ge=100, le=100_000)
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
-    # Resamples drawn per block: bounds memory (block x rows x 8 bytes).
-    block: int = Field(100, ge=1, le=10_000)
+    # Resamples drawn per vectorised block: memory grows with block x test rows.
+    block: int = Field(50, ge=1, le=10_000)
 
 
 class SliceSettings(Section):
@@ -68,8 +67,8 @@ class SliceSettings(Section):
 
     columns: list[str] = Field(default_factory=list)
     metric: GateMetric = "roc_auc"
-    min_rows: int = Field(500, ge=1)
-    max_regression_abs: float = Field(0.02, ge=0)
+    min_rows: int = Field(1000, ge=1)
+    max_regression_abs: float = Field(0.03, ge=0)
 
 
 class GateSection(Section):

@@ -14,12 +14,10 @@ from pydantic import Field, field_validator
 
 from retrain.config.base import Section
 from retrain.config.extract import Window
+from retrain.statnames import DEFAULT_THRESHOLDS, check_statistic_name
 
 
 def _known_statistic(name: str, kind: str) -> str:
-    # Imported lazily: the statistics module needs numpy, params loading must stay light.
-    from retrain.monitor.stats import check_statistic_name
-
     check_statistic_name(name, kind)
     return name
 
@@ -37,21 +35,13 @@ class TriggerPolicy(Section):
 
 
 class MonitorSection(Section):
-    # Statistic that decides the verdict, per feature kind. Known: see retrain.monitor.stats.
+    # Statistic that decides the verdict, per feature kind. Known: see retrain.statnames.
     numeric_statistic: str = "psi"
     categorical_statistic: str = "jensenshannon"
     prediction_statistic: str = "psi"
     # Drift threshold per statistic. For p-value tests (ks, chisquare) it is the significance
     # level (drift when p < threshold); for the others, drift when score >= threshold.
-    thresholds: dict[str, float] = Field(
-        default_factory=lambda: {
-            "ks": 0.05,
-            "chisquare": 0.05,
-            "wasserstein": 0.1,
-            "psi": 0.2,
-            "jensenshannon": 0.1,
-        }
-    )
+    thresholds: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     # Quantile bins of the reference sample for PSI / Jensen-Shannon on numeric features.
     bins: int = Field(10, ge=2, le=100)
     # Features to monitor; empty = every feature column except keys and outcome columns.
@@ -75,10 +65,8 @@ class MonitorSection(Section):
         ]
     )
     # The newer window compared against the champion's training window ([start, end), naive
-    # times read in `timezone`, like extract.window).
-    current: Window = Window(
-        start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1), timezone="America/New_York"
-    )
+    # times read in `timezone`, else base.timezone, like extract.window).
+    current: Window = Window(start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1))
     trigger: TriggerPolicy = TriggerPolicy()
     # Consecutive-signal counter between runs (small JSON file).
     state_file: str = "build/monitor/state.json"
@@ -103,6 +91,4 @@ class MonitorSection(Section):
         return thresholds
 
     def threshold(self, statistic: str) -> float:
-        from retrain.monitor.stats import DEFAULT_THRESHOLDS
-
         return self.thresholds.get(statistic, DEFAULT_THRESHOLDS[statistic])

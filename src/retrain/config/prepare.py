@@ -11,13 +11,10 @@ from retrain.config.extract import Window
 
 
 class PrepareSection(Section):
-    # Time-ordered split, used when the features have `base.event_time`.
-    train_window: Window = Window(
-        start=dt.datetime(2013, 1, 1), end=dt.datetime(2013, 10, 1), timezone="America/New_York"
-    )
-    test_window: Window = Window(
-        start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1), timezone="America/New_York"
-    )
+    # Time-ordered split, used when the features have `base.event_time` (windows without their
+    # own `timezone` are read in base.timezone).
+    train_window: Window = Window(start=dt.datetime(2013, 1, 1), end=dt.datetime(2013, 10, 1))
+    test_window: Window = Window(start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1))
     # Seeded stratified random split, used when there is no event time.
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     # Known only after departure (or the raw target itself): never a model input.

@@ -11,15 +11,16 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from retrain.config.base import Section
+from retrain.config.base import Section, TimeZone
+from retrain.config.train import FamilyName
 
 PolicyName = Literal["never", "monthly", "monitor"]
-FamilyName = Literal["linear", "random_forest", "extra_trees", "hist_gradient_boosting"]
 
 
 class ReplaySection(Section):
     year: int = Field(2013, ge=1900, le=2100)
-    timezone: str = "America/New_York"
+    # Calendar of the months; unset = base.timezone (filled in by retrain.config.Params).
+    timezone: TimeZone = "UTC"
     initial_months: int = Field(3, ge=2, le=11)
     last_month: int = Field(12, ge=3, le=12)
     train_months: int = Field(3, ge=1, le=11)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.errors import UserError
+from retrain.fileio import atomic_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,10 +42,8 @@ def _feast_quiet() -> Iterator[None]:
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 class FlightFeatureStore:

@@ -12,26 +12,24 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retrain.artifacts import DriftResult, MonitorState, VersionTags
 from retrain.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from retrain.config import Params
-    from retrain.monitor.drift import Decision, DriftReport
+    from retrain.monitor.drift import Decision, DriftReport, Performance
+    from retrain.monitor.payload import DispatchEvent
 
 log = logging.getLogger("retrain.monitor")
 
-SCHEMA = 1
 EXIT_RETRAIN = 10
 DETECTOR = "retrain-monitor"
 _PAYLOAD_FEATURE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
@@ -85,19 +83,20 @@ def parse_window(text: str, timezone: str, flag: str) -> Span:
     return span_of_window(window)
 
 
-def span_from_tags(tags: dict[str, str], version: str, kind: str = "train") -> Span:
+def span_from_tags(tags: VersionTags, version: str, kind: str = "train") -> Span:
     """A window recorded on a registered version: [<kind>_start, <kind>_end] inclusive."""
     import pandas as pd
 
     keys = (f"{kind}_start", f"{kind}_end")
-    missing = [k for k in keys if not tags.get(k) or tags[k] == "None"]
+    values = {key: getattr(tags, key) for key in keys}
+    missing = [key for key, value in values.items() if value is None]
     if missing:
         raise UserError(
             f"champion version {version} has no {'/'.join(missing)} tag(s)",
             "pass --reference-window START..END, or register models through `retrain push`",
         )
     try:
-        start, end = pd.Timestamp(tags[keys[0]]), pd.Timestamp(tags[keys[1]])
+        start, end = pd.Timestamp(values[keys[0]]), pd.Timestamp(values[keys[1]])
     except ValueError as exc:
         raise UserError(
             f"champion version {version}: bad {keys[0]}/{keys[1]} tag ({exc})",
@@ -108,17 +107,17 @@ def span_from_tags(tags: dict[str, str], version: str, kind: str = "train") -> S
     return Span(start, end + pd.Timedelta(1, "ns"), f"{start:%Y-%m-%d}..{end:%Y-%m-%d} (UTC)")
 
 
-def reference_from_tags(tags: dict[str, str], version: str) -> Span:
+def reference_from_tags(tags: VersionTags, version: str) -> Span:
     """The champion's training window, from its `train_start`/`train_end` tags."""
     return span_from_tags(tags, version, "train")
 
 
 def prediction_reference(
-    frame: pd.DataFrame, tags: dict[str, str], version: str | None, time_column: str
+    frame: pd.DataFrame, tags: VersionTags | None, version: str | None, time_column: str
 ) -> pd.DataFrame | None:
     """Rows of the champion's test window: its scores there are out-of-sample, like the
     current window's (scores on its own training rows are over-confident). None: no tags."""
-    if version is None:
+    if version is None or tags is None:
         return None
     try:
         span = span_from_tags(tags, version, "test")
@@ -136,14 +135,9 @@ def rows_in(frame: pd.DataFrame, span: Span, time_column: str) -> pd.DataFrame:
 def read_features(path: Path, time_column: str) -> pd.DataFrame:
     import pandas as pd
 
-    if not path.is_file():
-        raise UserError(
-            f"features file not found: {path}", "run `retrain extract` or fix --features"
-        )
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a broken file
-        raise UserError(f"{path} is not a readable parquet file: {exc}", "re-run extract") from None
+    from retrain.fileio import read_parquet
+
+    frame = read_parquet(path, "features file", "run `retrain extract` or fix --features")
     if time_column not in frame.columns:
         raise UserError(
             f"{path} has no {time_column!r} column (base.event_time)",
@@ -166,7 +160,7 @@ def extract_features(
     import pandas as pd
 
     from retrain.config.extract import Window
-    from retrain.stages.extract import feast_features
+    from retrain.extraction import feast_features
 
     if params.extract.source != "feast":
         raise UserError(
@@ -195,45 +189,51 @@ def check_windows(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     pipeline: Any = None,
-    tags: dict[str, str] | None = None,
+    tags: VersionTags | None = None,
     scores_reference: pd.DataFrame | None = None,
 ) -> DriftReport:
     """The core: feature drift, the champion's prediction drift and performance decay.
 
     Prediction drift compares the champion's scores on `scores_reference` (default: the
     reference window) with its scores on the current window."""
-    from retrain.monitor.drift import (
-        DriftReport,
-        champion_scores,
-        feature_drift,
-        performance,
-        prediction_drift,
-    )
-    from retrain.stages.prepare import derive_label
+    from retrain.monitor.drift import DriftReport, champion_scores, feature_drift, prediction_drift
 
-    settings, base = params.monitor, params.base
+    settings, task = params.monitor, params.base.task
     features = feature_drift(reference, current, settings)
     prediction = perf = None
     if pipeline is not None:
         base_rows = reference if scores_reference is None else scores_reference
-        ref_scores = champion_scores(pipeline, base_rows, base.task)
-        cur_scores = champion_scores(pipeline, current, base.task)
+        ref_scores = champion_scores(pipeline, base_rows, task)
+        cur_scores = champion_scores(pipeline, current, task)
         prediction = prediction_drift(ref_scores, cur_scores, settings)
-        tags = tags or {}
-        metric = tags.get("primary_metric")
-        registered = tags.get(f"metric.{metric}") if metric else None
-        if metric and registered not in (None, "", "None") and base.target in current.columns:
-            labelled, _ = derive_label(current, base)
-            if not labelled.empty:
-                scores = champion_scores(pipeline, labelled, base.task)
-                perf = performance(metric, float(registered), labelled["label"].to_numpy(), scores)
+        perf = champion_performance(params, pipeline, current, tags)
     return DriftReport(features, prediction, perf, len(reference), len(current))
+
+
+def champion_performance(
+    params: Params, pipeline: Any, current: pd.DataFrame, tags: VersionTags | None
+) -> Performance | None:
+    """The champion's registered primary metric vs its value on the labelled current rows
+    (None: no registered value, or no labels yet)."""
+    from retrain.monitor.drift import champion_scores, performance
+    from retrain.splitting import derive_label
+
+    base = params.base
+    metric = tags.primary_metric if tags is not None else None
+    registered = tags.metrics.get(metric) if tags is not None and metric else None
+    if not metric or registered is None or base.target not in current.columns:
+        return None
+    labelled, _ = derive_label(current, base)
+    if labelled.empty:
+        return None
+    scores = champion_scores(pipeline, labelled, base.task)
+    return performance(metric, registered, labelled["label"].to_numpy(), scores)
 
 
 def dispatch_event(
     params: Params, report: DriftReport, decision: Decision, current: Span
-) -> dict[str, Any] | None:
-    """The repository_dispatch body for a retrain decision, validated by the payload schema."""
+) -> DispatchEvent | None:
+    """The repository_dispatch event for a retrain decision, validated by the payload schema."""
     from retrain.monitor.payload import build_event
 
     if decision.action != "retrain" or decision.event_type is None:
@@ -241,7 +241,7 @@ def dispatch_event(
     start, end = current.dates()
     names = [f.feature for f in report.drifted if _PAYLOAD_FEATURE.fullmatch(f.feature)]
     statistic = params.monitor.numeric_statistic
-    event = build_event(
+    return build_event(
         decision.event_type,
         model=params.base.model_name,
         reason=decision.reason[:200].rstrip(" ,"),
@@ -251,160 +251,95 @@ def dispatch_event(
         features=names[:20],
         detector=f"{DETECTOR}:{statistic}",
     )
-    return event.body()
 
 
-def result_json(
+def drift_result(
     params: Params,
     report: DriftReport,
     decision: Decision,
     reference: Span,
     current: Span,
     champion_version: str | None,
-) -> dict[str, Any]:
-    settings = params.monitor
-    return {
-        "schema": SCHEMA,
-        "model": params.base.model_name,
-        "champion_version": champion_version,
-        "reference": {"window": reference.label, "n_rows": report.n_reference},
-        "current": {"window": current.label, "n_rows": report.n_current},
-        "statistics": {
-            "numeric": settings.numeric_statistic,
-            "categorical": settings.categorical_statistic,
-            "prediction": settings.prediction_statistic,
-            "bins": settings.bins,
-        },
-        "features": [f.to_dict() for f in report.features],
-        "n_features": len(report.features),
-        "n_drifted": len(report.drifted),
-        "drift_share": round(report.drift_share, 6),
-        "prediction": report.prediction.to_dict() if report.prediction else None,
-        "performance": report.performance.to_dict() if report.performance else None,
-        "signals": {
-            "drift": decision.drift_signal,
-            "prediction_drift": decision.prediction_signal,
-            "decay": decision.decay_signal,
-        },
-        "trigger": {
-            "drift_share": settings.trigger.drift_share,
-            "decay": settings.trigger.decay,
-            "persistence": settings.trigger.persistence,
-            "consecutive": decision.consecutive,
-        },
-        "action": decision.action,
-        "reason": decision.reason,
-        "dispatch": dispatch_event(params, report, decision, current),
-    }
-
-
-def summary_markdown(result: dict[str, Any]) -> str:
-    def fmt(value: Any) -> str:
-        return (
-            "n/a" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
-        )
-
-    verdict = "**retrain**" if result["action"] == "retrain" else "no action"
-    lines = [
-        f"## Monitor: {result['model']} (champion v{result['champion_version'] or '-'})",
-        "",
-        f"Decision: {verdict} ({result['reason']}).",
-        "",
-        f"Reference {result['reference']['window']} ({result['reference']['n_rows']:,} rows) vs "
-        f"current {result['current']['window']} ({result['current']['n_rows']:,} rows): "
-        f"{result['n_drifted']} of {result['n_features']} features drifted "
-        f"(share {result['drift_share']:.2f}, trigger at {result['trigger']['drift_share']:.2f}).",
-        "",
-    ]
-    if result["prediction"]:
-        p = result["prediction"]
-        lines.append(
-            f"Prediction drift ({p['statistic']}): {fmt(p['score'])} vs threshold "
-            f"{fmt(p['threshold'])}{' — drifted' if p['drifted'] else ''}."
-        )
-    if result["performance"]:
-        p = result["performance"]
-        lines.append(
-            f"Performance: {p['metric']} {p['current']:.4f} on {p['n_labelled']:,} labelled rows "
-            f"vs {p['registered']:.4f} registered (decay {p['decay']:+.4f}, trigger at "
-            f"{result['trigger']['decay']})."
-        )
-    lines += [
-        "",
-        "| feature | kind | statistic | score | threshold | drifted | missing ref → cur |",
-        "|---|---|---|---:|---:|:-:|---:|",
-    ]
-    ordered = sorted(result["features"], key=lambda f: -(f["score"] or 0.0) / f["threshold"])
-    for f in ordered:
-        lines.append(
-            f"| {f['feature']} | {f['kind']} | {f['statistic']} | {fmt(f['score'])} | "
-            f"{fmt(f['threshold'])} | {'yes' if f['drifted'] else ''} | "
-            f"{f['missing_reference']:.1%} → {f['missing_current']:.1%} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def plot_scores(result: dict[str, Any], path: Path) -> None:
-    """Bar per feature: score / threshold (1.0 = the drift line), drifted ones in red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = sorted(result["features"], key=lambda f: (f["score"] or 0.0) / f["threshold"])
-    ratios = [(f["score"] or 0.0) / f["threshold"] for f in rows]
-    colours = ["#c0392b" if f["drifted"] else "#7f8c8d" for f in rows]
-    fig, ax = plt.subplots(figsize=(7, 0.28 * len(rows) + 1.4))
-    ax.barh([f"{f['feature']} ({f['statistic']})" for f in rows], ratios, color=colours)
-    ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
-    # Log scale: a PSI of 8 (temperature across seasons) must not flatten the rest.
-    ax.set_xscale("log")
-    ax.set_xlim(left=max(min([r for r in ratios if r > 0] or [0.01]) / 2, 1e-3))
-    ax.set_xlabel("score / threshold (log scale; drift at >= 1)")
-    ax.set_title(
-        f"{result['model']}: {result['n_drifted']}/{result['n_features']} features drifted, "
-        f"action: {result['action']}",
-        fontsize=10,
+) -> DriftResult:
+    """drift.json: the report, the decision and the event to send, as one typed record."""
+    from retrain.artifacts import (
+        DriftSignals,
+        DriftStatistics,
+        DriftTrigger,
+        FeatureDriftEntry,
+        MonitorWindow,
+        PerformanceCheck,
+        PredictionDrift,
     )
-    fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+
+    settings = params.monitor
+    return DriftResult(
+        model=params.base.model_name,
+        champion_version=champion_version,
+        reference=MonitorWindow(window=reference.label, n_rows=report.n_reference),
+        current=MonitorWindow(window=current.label, n_rows=report.n_current),
+        statistics=DriftStatistics(
+            numeric=settings.numeric_statistic,
+            categorical=settings.categorical_statistic,
+            prediction=settings.prediction_statistic,
+            bins=settings.bins,
+        ),
+        features=[FeatureDriftEntry.model_validate(f.to_dict()) for f in report.features],
+        n_features=len(report.features),
+        n_drifted=len(report.drifted),
+        drift_share=round(report.drift_share, 6),
+        prediction=(
+            PredictionDrift.model_validate(report.prediction.to_dict())
+            if report.prediction
+            else None
+        ),
+        performance=(
+            PerformanceCheck.model_validate(report.performance.to_dict())
+            if report.performance
+            else None
+        ),
+        signals=DriftSignals(
+            drift=decision.drift_signal,
+            prediction_drift=decision.prediction_signal,
+            decay=decision.decay_signal,
+        ),
+        trigger=DriftTrigger(
+            drift_share=settings.trigger.drift_share,
+            decay=settings.trigger.decay,
+            persistence=settings.trigger.persistence,
+            consecutive=decision.consecutive,
+        ),
+        action=decision.action,  # type: ignore[arg-type]
+        reason=decision.reason,
+        dispatch=dispatch_event(params, report, decision, current),
+    )
 
 
-def _atomic(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs are ordinary files
-        Path(tmp).replace(path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+STATE_HINT = "delete it to restart the persistence count"
 
 
-def write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def read_state(path: Path) -> dict[str, Any] | None:
+def read_state(path: Path) -> MonitorState | None:
+    """The persistence state of earlier runs (None: the first run)."""
     if not path.is_file():
         return None
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return MonitorState.read(path, STATE_HINT)
+    except RecursionError:  # json's answer to absurd nesting
         raise UserError(
-            f"monitor state {path} is not valid JSON: {exc}",
-            "delete it to restart the persistence count",
+            f"monitor state {path} is not valid JSON (nested too deeply)", STATE_HINT
         ) from None
-    if not isinstance(state, dict) or state.get("schema") != 1:
-        raise UserError(
-            f"monitor state {path} is not a schema-1 state file",
-            "delete it to restart the persistence count",
-        )
-    return state
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Champion:
+    """What the monitor knows of the registry's champion (all None: no champion)."""
+
+    pipeline: Any = None
+    tags: VersionTags | None = None
+    version: str | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -423,6 +358,43 @@ def _parser() -> argparse.ArgumentParser:
         "--no-registry", action="store_true", help="no champion: feature drift only"
     )
     return parser
+
+
+def load_champion(model_name: str, required: bool) -> Champion:
+    """The registry's champion of `model_name`; a UserError when `required` and there is none."""
+    from retrain.registry import connect
+
+    registry = connect()
+    ref = registry.champion(model_name)
+    if ref is None:
+        if required:
+            raise UserError(
+                f"model {model_name!r} has no champion in the registry",
+                "promote a model first, or pass --no-registry --reference-window START..END",
+            )
+        return Champion()
+    return Champion(registry.load_pipeline(ref), VersionTags.from_tags(ref.tags), ref.version)
+
+
+def reference_span(args: argparse.Namespace, timezone: str, champion: Champion) -> Span:
+    """--reference-window, else the champion's training window."""
+    if args.reference_window:
+        return parse_window(args.reference_window, timezone, "--reference-window")
+    if champion.version is not None and champion.tags is not None:
+        return reference_from_tags(champion.tags, champion.version)
+    raise UserError("no reference window", "pass --reference-window START..END")
+
+
+def write_outputs(out: Path, result: DriftResult, state: MonitorState, state_path: Path) -> None:
+    """drift.png, summary.md, drift.json in `out`, then the persistence state."""
+    from retrain.fileio import write_text
+    from retrain.monitor.render import drift_markdown, drift_plot
+
+    out.mkdir(parents=True, exist_ok=True)
+    drift_plot(result, out / "drift.png")
+    write_text(out / "summary.md", drift_markdown(result))
+    result.write(out / "drift.json")
+    state.write(state_path)
 
 
 def cli(argv: list[str]) -> int:
@@ -445,30 +417,12 @@ def cli(argv: list[str]) -> int:
         if args.current_window
         else span_of_window(settings.current)
     )
-    pipeline, tags, version = None, {}, None
-    if not args.no_registry:
-        from retrain.registry import Registry
-
-        registry = Registry()
-        champion = registry.champion(base.model_name)
-        if champion is None and not args.reference_window:
-            raise UserError(
-                f"model {base.model_name!r} has no champion in the registry",
-                "promote a model first, or pass --no-registry --reference-window START..END",
-            )
-        if champion is not None:
-            pipeline, tags, version = (
-                registry.load_pipeline(champion),
-                champion.tags,
-                champion.version,
-            )
-    if args.reference_window:
-        reference = parse_window(args.reference_window, timezone, "--reference-window")
-    elif version is not None:
-        reference = reference_from_tags(tags, version)
-    else:
-        raise UserError("no reference window", "pass --reference-window START..END")
-
+    champion = (
+        Champion()
+        if args.no_registry
+        else load_champion(base.model_name, required=not args.reference_window)
+    )
+    reference = reference_span(args, timezone, champion)
     state_path = args.state or Path(settings.state_file)
     state = read_state(state_path)  # a broken state file fails before any work
 
@@ -478,8 +432,8 @@ def cli(argv: list[str]) -> int:
         frame = extract_features(params, args.data, args.feast_dir, [reference, current])
     ref_rows = rows_in(frame, reference, base.event_time)
     cur_rows = rows_in(frame, current, base.event_time)
-    scores_ref = prediction_reference(frame, tags, version, base.event_time)
-    report = check_windows(params, ref_rows, cur_rows, pipeline, tags, scores_ref)
+    scores_ref = prediction_reference(frame, champion.tags, champion.version, base.event_time)
+    report = check_windows(params, ref_rows, cur_rows, champion.pipeline, champion.tags, scores_ref)
 
     start, end = current.dates()
     decision = decide(
@@ -487,19 +441,15 @@ def cli(argv: list[str]) -> int:
         settings.trigger,
         state,
         model=base.model_name,
-        champion_version=version,
+        champion_version=champion.version,
         window={"start": start, "end": end},
     )
-    result = result_json(params, report, decision, reference, current, version)
-    args.out.mkdir(parents=True, exist_ok=True)
-    plot_scores(result, args.out / "drift.png")
-    write_text(args.out / "summary.md", summary_markdown(result))
-    write_text(args.out / "drift.json", json.dumps(result, indent=2) + "\n")
-    write_text(state_path, json.dumps(decision.state, indent=2) + "\n")
+    result = drift_result(params, report, decision, reference, current, champion.version)
+    write_outputs(args.out, result, decision.state, state_path)
     log.info(
         "%d/%d features drifted, action %s (%s) -> %s",
-        result["n_drifted"],
-        result["n_features"],
+        result.n_drifted,
+        result.n_features,
         decision.action,
         decision.reason,
         args.out / "drift.json",

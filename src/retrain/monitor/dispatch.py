@@ -21,10 +21,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrain.errors import ServiceUnavailable, UserError
 from retrain.monitor.payload import DispatchEvent, build_event, parse_event
+
+if TYPE_CHECKING:
+    from retrain.config import Params
+    from retrain.config.dispatch import DispatchSection
 
 log = logging.getLogger("retrain.dispatch")
 
@@ -202,20 +206,25 @@ def post_dispatch(
 
 def load_event_file(path: Path) -> DispatchEvent | None:
     """A `{event_type, client_payload}` file, or the monitor's drift.json (None: no trigger)."""
-    if not path.is_file():
-        raise UserError(f"payload file not found: {path}", "pass the monitor's drift.json")
+    from retrain import fileio
+    from retrain.artifacts import DriftResult
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}", "pass a JSON file") from None
+        data = fileio.read_json(path, "payload file", "pass the monitor's drift.json")
+    except RecursionError:
+        raise UserError(
+            f"{path} is not valid JSON: nested too deeply", "pass a JSON file"
+        ) from None
     if not isinstance(data, dict):
         raise UserError(f"{path} must hold a JSON object", "pass the monitor's drift.json")
     if "event_type" not in data and "dispatch" in data:  # drift.json from `retrain monitor`
-        data = data["dispatch"]
-        if data is None:
-            return None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: 'dispatch' must be an object or null", "re-run retrain monitor")
+        if not isinstance(data["dispatch"], dict | None):
+            raise UserError(
+                f"{path}: 'dispatch' must be an object or null", "re-run retrain monitor"
+            )
+        return DriftResult.from_data(
+            data, f"drift report {path}", "re-run retrain monitor"
+        ).dispatch
     extra = set(data) - {"event_type", "client_payload"}
     if extra:
         raise UserError(
@@ -254,6 +263,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def event_from_args(args: argparse.Namespace, params: Params) -> DispatchEvent | None:
+    """The event of --payload FILE, or built from the flags (None: the file has no trigger)."""
+    if (args.payload is None) == (args.event_type is None):
+        raise UserError(
+            "give either --payload FILE or --event-type (with --window-start/--window-end)",
+            "e.g. retrain dispatch --payload build/monitor/drift.json",
+        )
+    if args.payload is not None:
+        return load_event_file(args.payload)
+    if not (args.window_start and args.window_end):
+        raise UserError("--event-type needs --window-start and --window-end", "add both dates")
+    return build_event(
+        args.event_type,
+        model=args.model or params.base.model_name,
+        reason=args.reason,
+        window_start=args.window_start,
+        window_end=args.window_end,
+        score=args.score,
+        features=[f for f in args.features.split(",") if f],
+        detector=args.detector,
+    )
+
+
+def target_url(args: argparse.Namespace, settings: DispatchSection) -> tuple[str, str]:
+    """(repository, endpoint URL) from the flags, the environment and the params."""
+    repository = args.repo or settings.repository or os.environ.get("GITHUB_REPOSITORY", "")
+    if not repository:
+        raise UserError(
+            "no repository to dispatch to", "pass --repo owner/name or set dispatch.repository"
+        )
+    api_url = args.api_url or os.environ.get("GITHUB_API_URL") or settings.api_url
+    return repository, dispatch_url(api_url, repository)
+
+
 def cli(argv: list[str]) -> int:
     from retrain import logs
     from retrain.config import load_params
@@ -262,36 +305,11 @@ def cli(argv: list[str]) -> int:
     logs.setup()
     params = load_params(args.params)
     settings = params.dispatch
-    if (args.payload is None) == (args.event_type is None):
-        raise UserError(
-            "give either --payload FILE or --event-type (with --window-start/--window-end)",
-            "e.g. retrain dispatch --payload build/monitor/drift.json",
-        )
-    if args.payload is not None:
-        event = load_event_file(args.payload)
-        if event is None:
-            print(f"no trigger in {args.payload}: nothing to dispatch")
-            return 0
-    else:
-        if not (args.window_start and args.window_end):
-            raise UserError("--event-type needs --window-start and --window-end", "add both dates")
-        event = build_event(
-            args.event_type,
-            model=args.model or params.base.model_name,
-            reason=args.reason,
-            window_start=args.window_start,
-            window_end=args.window_end,
-            score=args.score,
-            features=[f for f in args.features.split(",") if f],
-            detector=args.detector,
-        )
-    repository = args.repo or settings.repository or os.environ.get("GITHUB_REPOSITORY", "")
-    if not repository:
-        raise UserError(
-            "no repository to dispatch to", "pass --repo owner/name or set dispatch.repository"
-        )
-    api_url = args.api_url or os.environ.get("GITHUB_API_URL") or settings.api_url
-    url = dispatch_url(api_url, repository)
+    event = event_from_args(args, params)
+    if event is None:
+        print(f"no trigger in {args.payload}: nothing to dispatch")
+        return 0
+    repository, url = target_url(args, settings)
     token_env = args.token_env or settings.token_env
     if args.dry_run:
         print(describe_request(url, event, token_present=bool(os.environ.get(token_env))))

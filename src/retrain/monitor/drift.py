@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from retrain.artifacts import MonitorState, StateWindow
 from retrain.errors import UserError
 from retrain.monitor.stats import StatResult, compare
 
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
     from retrain.config.monitor import MonitorSection, TriggerPolicy
 
-STATE_SCHEMA = 1
 STATE_HISTORY = 24  # windows remembered in the state file
 
 
@@ -86,7 +86,7 @@ class Decision:
     event_type: str | None
     reason: str
     score: float
-    state: dict[str, Any] = field(repr=False)
+    state: MonitorState = field(repr=False)
 
     @property
     def signal(self) -> bool:
@@ -199,20 +199,15 @@ def prediction_drift(
 
 def champion_scores(pipeline: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
     """Positive-class probability (classification) or prediction (regression) per row."""
-    import numpy as np
+    from retrain.scoring import MissingColumns, score_frame
 
-    names = getattr(pipeline, "feature_names_in_", None)
-    if names is not None:
-        missing = [str(c) for c in names if c not in frame.columns]
-        if missing:
-            raise UserError(
-                f"the champion needs column(s) the features lack: {missing[:10]}",
-                "monitor with the same feature definitions the champion was trained on",
-            )
-        frame = frame[[str(c) for c in names]]
-    if task == "classification":
-        return np.asarray(pipeline.predict_proba(frame)[:, 1], dtype=np.float64)
-    return np.asarray(pipeline.predict(frame), dtype=np.float64)
+    try:
+        return score_frame(pipeline, frame, task)
+    except MissingColumns as exc:
+        raise UserError(
+            f"the champion needs column(s) the features lack: {exc.columns[:10]}",
+            "monitor with the same feature definitions the champion was trained on",
+        ) from None
 
 
 def performance(
@@ -221,28 +216,106 @@ def performance(
     """The champion's primary metric on the labelled current rows vs its registered value."""
     import numpy as np
 
-    from retrain.search.metrics import GREATER_IS_BETTER, score
+    from retrain.metrics import METRICS, greater_is_better, score
 
-    if metric not in GREATER_IS_BETTER:
+    if metric not in METRICS:
         raise UserError(
             f"the champion's primary metric {metric!r} is unknown to the monitor",
-            f"register models with one of {', '.join(GREATER_IS_BETTER)}",
+            f"register models with one of {', '.join(METRICS)}",
         )
     y_true = np.asarray(y_true)
     if y_true.size == 0 or (metric in {"roc_auc", "pr_auc"} and np.unique(y_true).size < 2):
         return None  # not enough labels to say anything
     current = score(metric, y_true, y_score)
-    return Performance(metric, GREATER_IS_BETTER[metric], float(registered), current, y_true.size)
+    return Performance(metric, greater_is_better(metric), float(registered), current, y_true.size)
 
 
 def _window_key(window: dict[str, Any]) -> str:
     return f"{window['start']}..{window['end']}"
 
 
+@dataclass(frozen=True)
+class Signals:
+    drift: bool
+    prediction: bool
+    decay: bool
+
+    @property
+    def any(self) -> bool:
+        return self.drift or self.prediction or self.decay
+
+
+def signals_of(report: DriftReport, policy: TriggerPolicy) -> Signals:
+    """This window's signals: feature drift share, prediction drift, performance decay."""
+    return Signals(
+        drift=report.drift_share >= policy.drift_share,
+        prediction=bool(
+            policy.prediction_drift and report.prediction is not None and report.prediction.drifted
+        ),
+        decay=report.performance is not None and report.performance.decay >= policy.decay,
+    )
+
+
+def window_history(
+    state: MonitorState | None,
+    signal: bool,
+    *,
+    model: str,
+    champion_version: str | None,
+    window: dict[str, str],
+) -> list[StateWindow]:
+    """The previous windows of the same model and champion, then this one (replacing an
+    earlier run on the same window)."""
+    history: list[StateWindow] = []
+    if state and state.model == model and state.champion_version == champion_version:
+        history = list(state.windows)
+    key = _window_key(window)
+    return [*(h for h in history if h.window != key), StateWindow(window=key, signal=signal)]
+
+
+def consecutive_signals(history: list[StateWindow]) -> int:
+    """How many of the latest windows in a row had a signal."""
+    count = 0
+    for entry in reversed(history):
+        if not entry.signal:
+            break
+        count += 1
+    return count
+
+
+def explain(report: DriftReport, policy: TriggerPolicy, signals: Signals, consecutive: int) -> str:
+    parts = []
+    if signals.decay and report.performance is not None:
+        perf = report.performance
+        parts.append(f"{perf.metric} {perf.current:.4f} vs registered {perf.registered:.4f}")
+    if signals.drift:
+        parts.append(
+            f"{len(report.drifted)} of {len(report.features)} features drifted "
+            f"share {report.drift_share:.2f} at least {policy.drift_share:.2f}"
+        )
+    if signals.prediction and report.prediction is not None:
+        parts.append(f"prediction {report.prediction.statistic} {report.prediction.score:.3f}")
+    if not parts:
+        parts.append(
+            f"no signal: drift share {report.drift_share:.2f} below {policy.drift_share:.2f}"
+        )
+    parts.append(f"{consecutive} of {policy.persistence} windows")
+    return ", ".join(parts)
+
+
+def event_of(report: DriftReport, signals: Signals) -> tuple[str | None, float]:
+    """The repository_dispatch event type a retrain would send, and its score."""
+    if signals.decay and report.performance is not None:
+        return "performance-degraded", report.performance.decay
+    if signals.any:
+        return "drift-detected", report.drift_share
+    return None, report.drift_share
+
+
 def decide(
     report: DriftReport,
     policy: TriggerPolicy,
-    state: dict[str, Any] | None,
+    state: MonitorState | None,
     *,
     model: str,
     champion_version: str | None,
@@ -253,66 +326,28 @@ def decide(
     The counter restarts when the champion changes (a new reference) and a re-run on the same
     window replaces that window's entry instead of counting it twice.
     """
-    drift_signal = report.drift_share >= policy.drift_share
-    prediction_signal = bool(
-        policy.prediction_drift and report.prediction is not None and report.prediction.drifted
+    signals = signals_of(report, policy)
+    history = window_history(
+        state, signals.any, model=model, champion_version=champion_version, window=window
     )
-    decay_signal = report.performance is not None and report.performance.decay >= policy.decay
-    signal = drift_signal or prediction_signal or decay_signal
-
-    history: list[dict[str, Any]] = []
-    if state and state.get("model") == model and state.get("champion_version") == champion_version:
-        history = [h for h in state.get("windows", []) if isinstance(h, dict)]
-    key = _window_key(window)
-    history = [h for h in history if h.get("window") != key]
-    history.append({"window": key, "signal": signal})
-    consecutive = 0
-    for entry in reversed(history):
-        if not entry.get("signal"):
-            break
-        consecutive += 1
-    retrain = signal and consecutive >= policy.persistence
-
-    parts = []
-    if decay_signal and report.performance is not None:
-        perf = report.performance
-        parts.append(f"{perf.metric} {perf.current:.4f} vs registered {perf.registered:.4f}")
-    if drift_signal:
-        parts.append(
-            f"{len(report.drifted)} of {len(report.features)} features drifted "
-            f"share {report.drift_share:.2f} at least {policy.drift_share:.2f}"
-        )
-    if prediction_signal and report.prediction is not None:
-        parts.append(f"prediction {report.prediction.statistic} {report.prediction.score:.3f}")
-    if not parts:
-        parts.append(
-            f"no signal: drift share {report.drift_share:.2f} below {policy.drift_share:.2f}"
-        )
-    parts.append(f"{consecutive} of {policy.persistence} windows")
-    reason = ", ".join(parts)
-
-    if decay_signal and report.performance is not None:
-        event_type, score = "performance-degraded", report.performance.decay
-    elif signal:
-        event_type, score = "drift-detected", report.drift_share
-    else:
-        event_type, score = None, report.drift_share
-    new_state = {
-        "schema": STATE_SCHEMA,
-        "model": model,
-        "champion_version": champion_version,
-        "consecutive": consecutive,
-        "windows": history[-STATE_HISTORY:],
-    }
+    consecutive = consecutive_signals(history)
+    retrain = signals.any and consecutive >= policy.persistence
+    event_type, score = event_of(report, signals)
+    new_state = MonitorState(
+        model=model,
+        champion_version=champion_version,
+        consecutive=consecutive,
+        windows=history[-STATE_HISTORY:],
+    )
     return Decision(
-        drift_signal,
-        prediction_signal,
-        decay_signal,
+        signals.drift,
+        signals.prediction,
+        signals.decay,
         consecutive,
         policy.persistence,
         "retrain" if retrain else "none",
         event_type if retrain else None,
-        reason,
+        explain(report, policy, signals, consecutive),
         float(score),
         new_state,
     )

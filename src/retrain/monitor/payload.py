@@ -279,15 +279,8 @@ def check_github_event(event: dict[str, Any], event_name: str | None = None) -> 
     }
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 def cli(argv: list[str]) -> int:
-    from retrain import logs
+    from retrain import fileio, logs
 
     parser = argparse.ArgumentParser(
         prog="retrain check-payload",
@@ -319,6 +312,7 @@ def cli(argv: list[str]) -> int:
         # A stale summary from an earlier run must not describe this rejected one.
         args.out.unlink(missing_ok=True)
         raise
-    write_json_atomic(args.out, trigger)
+    # Keys sorted, as this file has always been written.
+    fileio.write_text(args.out, json.dumps(trigger, indent=2, sort_keys=True) + "\n")
     print(f"trigger ok: {trigger['summary']}")
     return 0

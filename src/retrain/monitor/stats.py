@@ -2,7 +2,8 @@
 
 Each function compares a reference sample with a current sample of one feature and returns a
 small frozen `StatResult`. They are vectorised over rows with numpy/scipy; the caller loops over
-the (few) features. Registered names are what params.yaml `monitor.*_statistic` refers to.
+the (few) features. Registered names are what params.yaml `monitor.*_statistic` refers to;
+each statistic's name, kinds and default threshold are catalogued in `retrain.statnames`.
 
 Kinds: `numeric` features (float/int columns) and `categorical` features (strings, codes).
 Missing values: KS and Wasserstein drop them; PSI, Jensen-Shannon and chi-square count them as
@@ -14,13 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from retrain.errors import UserError
-
-Kind = Literal["numeric", "categorical"]
+from retrain.statnames import CATALOGUE, Kind, check_statistic_name
+from retrain.statnames import DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS  # re-exported
 
 # Proportion used instead of 0 in PSI, whose log ratio is undefined for empty bins.
 PSI_EPSILON = 1e-4
@@ -60,28 +61,18 @@ class Statistic:
 STATISTICS: dict[str, Statistic] = {}
 
 
-def register(
-    name: str, kinds: set[str], *, uses_p_value: bool, default_threshold: float
-) -> Callable[[StatFunction], StatFunction]:
+def register(name: str) -> Callable[[StatFunction], StatFunction]:
+    """Register the function of the catalogued statistic `name` (kinds and default threshold
+    come from retrain.statnames, the one list of names params validation also reads)."""
+    info = CATALOGUE[name]
+
     def wrap(function: StatFunction) -> StatFunction:
         STATISTICS[name] = Statistic(
-            name, frozenset(kinds), uses_p_value, default_threshold, function
+            name, info.kinds, info.uses_p_value, info.default_threshold, function
         )
         return function
 
     return wrap
-
-
-def check_statistic_name(name: str, kind: str = "any") -> None:
-    """ValueError naming the known statistics (used by the params model's validators)."""
-    if name not in STATISTICS:
-        known = ", ".join(sorted(STATISTICS))
-        raise ValueError(f"unknown drift statistic {name!r}; known statistics: {known}")
-    if kind != "any" and kind not in STATISTICS[name].kinds:
-        fitting = ", ".join(sorted(n for n, s in STATISTICS.items() if kind in s.kinds))
-        raise ValueError(
-            f"statistic {name!r} does not apply to {kind} features; use one of: {fitting}"
-        )
 
 
 def get_statistic(name: str, kind: str = "any") -> Statistic:
@@ -196,7 +187,7 @@ def _proportions(counts: np.ndarray) -> np.ndarray:
 # --- statistics ------------------------------------------------------------------------------
 
 
-@register("ks", {"numeric"}, uses_p_value=True, default_threshold=0.05)
+@register("ks")
 def ks(
     reference: np.ndarray,
     current: np.ndarray,
@@ -217,7 +208,7 @@ def ks(
     return _verdict("ks", float(result.statistic), float(result.pvalue), threshold)
 
 
-@register("wasserstein", {"numeric"}, uses_p_value=False, default_threshold=0.1)
+@register("wasserstein")
 def wasserstein(
     reference: np.ndarray,
     current: np.ndarray,
@@ -238,7 +229,7 @@ def wasserstein(
     return _verdict("wasserstein", distance, None, threshold)
 
 
-@register("chisquare", {"categorical"}, uses_p_value=True, default_threshold=0.05)
+@register("chisquare")
 def chisquare(
     reference: np.ndarray,
     current: np.ndarray,
@@ -260,7 +251,7 @@ def chisquare(
     return _verdict("chisquare", float(result.statistic), float(result.pvalue), threshold)
 
 
-@register("psi", {"numeric", "categorical"}, uses_p_value=False, default_threshold=0.2)
+@register("psi")
 def psi(
     reference: np.ndarray,
     current: np.ndarray,
@@ -278,7 +269,7 @@ def psi(
     return _verdict("psi", float(np.sum((q - p) * np.log(q / p))), None, threshold)
 
 
-@register("jensenshannon", {"numeric", "categorical"}, uses_p_value=False, default_threshold=0.1)
+@register("jensenshannon")
 def jensenshannon(
     reference: np.ndarray,
     current: np.ndarray,
@@ -295,6 +286,3 @@ def jensenshannon(
         return _verdict("jensenshannon", math.nan, None, threshold)
     score = float(distance.jensenshannon(ref_counts, cur_counts, base=2))
     return _verdict("jensenshannon", score, None, threshold)
-
-
-DEFAULT_THRESHOLDS: dict[str, float] = {n: s.default_threshold for n, s in STATISTICS.items()}

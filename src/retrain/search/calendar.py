@@ -21,7 +21,7 @@ OUTPUT_NAMES = ("minute_of_day", "weekday", "days_to_holiday", "abs_days_to_holi
 class CalendarFeatures(TransformerMixin, BaseEstimator):
     """One datetime column (tz-aware or UTC-naive) -> four numeric calendar columns."""
 
-    def __init__(self, timezone: str = "America/New_York") -> None:
+    def __init__(self, timezone: str = "UTC") -> None:  # callers pass train.timezone
         self.timezone = timezone
 
     def fit(self, X: Any, y: Any = None) -> CalendarFeatures:

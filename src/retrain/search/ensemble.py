@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from retrain.search.metrics import GREATER_IS_BETTER, best_f1_threshold, score
+from retrain.metrics import best_f1_threshold, greater_is_better, score
+
+# Types skops may instantiate for the soft vote (beyond its members' and skops' own safe set):
+# VotingClassifier/VotingRegressor keep `named_estimators_` in a Bunch, sklearn's dict with
+# attribute access, holding only the member pipelines.
+SKOPS_TYPES = frozenset({"sklearn.utils._bunch.Bunch"})
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ def select_ensemble(
     candidates = [n for n in ranked if n in oof][:pool]
     if len(candidates) < 2 or max_members < 2:
         return None
-    sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
+    sign = 1.0 if greater_is_better(metric) else -1.0
     members = [candidates[0]]
     folds = _fold_scores(metric, truth, oof[members[0]])
     current = float(np.mean(folds))

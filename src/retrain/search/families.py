@@ -1,143 +1,146 @@
-"""Model families: a searched configuration -> a whole sklearn Pipeline on raw feature rows.
+"""Model families, one registered entry per family: a searched configuration -> a whole Pipeline.
 
-Preprocessing lives inside the Pipeline (imputation, encoding with unknown-category handling,
-scaling for the linear family, calendar features from the event time), so the saved model takes
-the prepared table's rows as they are and serving needs nothing else.
+Each family declares, in one place (shaped like the drift statistics of `retrain.monitor.stats`):
+
+- its name (what params.yaml `train.families.<name>` and `replay.families` refer to; the
+  config's `FamilyName` literal is kept equal to `family_names()` by a test),
+- the tasks it supports and its estimator class for each (dotted paths, imported on use),
+- how it builds its estimator from the merged `fixed` + searched params (the decorated function),
+- its own parameters and defaults when they are not its estimator's (`own_params`), which the
+  search space is checked against and the first, enqueued trial starts from,
+- the preprocessing its estimator needs (`Preprocessing` flags, `retrain.search.preprocess`),
+- **the skops types its fitted estimator holds**: `retrain.model_io` trusts exactly the union of
+  the registered families' types plus the fixed preprocessing and ensemble ones, so a new family
+  cannot produce a model that is refused at load time.
+
+Adding a family is one `@register` entry below plus its space in params.yaml.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from retrain.config.train import FamilySpec, ParamSpec
 from retrain.errors import UserError
-from retrain.search.calendar import CalendarFeatures
-
-FAMILIES = ("linear", "random_forest", "extra_trees", "hist_gradient_boosting")
-# The linear family exposes one regularization strength for both tasks:
-# LogisticRegression(C=1/alpha) for classification, Ridge(alpha) for regression.
-LINEAR_PARAMS = {"alpha": 1.0, "max_iter": 1000, "tol": 1e-4}
+from retrain.search.preprocess import FeatureColumns, Preprocessing, build_preprocess
 
 
-@dataclass(frozen=True)
-class FeatureColumns:
-    """How each input column is treated; decided once from the train table's dtypes."""
+@dataclass(frozen=True, slots=True)
+class BuildContext:
+    """What an estimator builder may use besides the params."""
 
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...]  # few levels: one-hot (linear) / ordinal (trees)
-    high_cardinality: tuple[str, ...]  # many levels: cross-fitted target encoding
-    event_time: str | None  # source of the calendar features
+    task: str
+    seed: int
+    n_jobs: int
+    columns: FeatureColumns
+
+
+# (estimator class for the task, merged params, context) -> an unfitted estimator
+EstimatorBuilder = Callable[[type, dict[str, Any], BuildContext], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    estimators: Mapping[str, str]  # task -> dotted path of the estimator class
+    build: EstimatorBuilder
+    skops_types: frozenset[str] = frozenset()
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    own_params: Mapping[str, Any] | None = None  # None: the estimator's own get_params()
 
     @property
-    def all(self) -> list[str]:
-        cols = [*self.numeric, *self.categorical, *self.high_cardinality]
-        return cols + ([self.event_time] if self.event_time else [])
+    def tasks(self) -> frozenset[str]:
+        return frozenset(self.estimators)
+
+    def estimator_class(self, task: str) -> type:
+        if task not in self.estimators:
+            raise UserError(
+                f"model family {self.name!r} does not support the {task} task",
+                f"families for {task}: {', '.join(family_names(task))}",
+            )
+        module, _, name = self.estimators[task].rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+    def param_defaults(self, task: str) -> dict[str, Any]:
+        if self.own_params is not None:
+            return dict(self.own_params)
+        return dict(self.estimator_class(task)().get_params())
+
+    def check_space(self, spec: FamilySpec, task: str) -> None:
+        """Reject a space naming a parameter the estimator does not have (before training)."""
+        known = set(self.param_defaults(task))
+        unknown = sorted((set(spec.space) | set(spec.fixed)) - known)
+        if unknown:
+            raise UserError(
+                f"train.families.{self.name} names unknown parameter(s): {', '.join(unknown)}",
+                f"use parameters of the {self.name} estimator: {', '.join(sorted(known))}",
+            )
+
+    def default_params(self, spec: FamilySpec, task: str) -> dict[str, Any]:
+        """The estimator's own defaults where the space allows them, else the range's middle.
+
+        Enqueued as each family's first trial, so a sane baseline is always measured.
+        """
+        defaults = self.param_defaults(task)
+        chosen: dict[str, Any] = {}
+        for param, dim in spec.space.items():
+            value = defaults.get(param)
+            chosen[param] = value if _inside(dim, value) else _middle(dim)
+        return chosen
+
+    def estimator(
+        self, params: dict[str, Any], *, task: str, seed: int, n_jobs: int, columns: FeatureColumns
+    ) -> Any:
+        context = BuildContext(task=task, seed=seed, n_jobs=n_jobs, columns=columns)
+        return self.build(self.estimator_class(task), dict(params), context)
 
 
-def feature_columns(
-    frame: Any,
+FAMILIES: dict[str, Family] = {}
+
+
+def register(
+    name: str,
     *,
-    exclude: set[str],
-    event_time: str | None,
-    calendar: bool,
-    max_categories: int,
-) -> FeatureColumns:
-    import pandas as pd
-
-    numeric, categorical, high = [], [], []
-    for name in frame.columns:
-        if name in exclude or name == event_time:
-            continue
-        dtype = frame[name].dtype
-        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
-            numeric.append(name)
-        elif pd.api.types.is_datetime64_any_dtype(dtype):
-            continue  # other timestamps are not request-time features we can encode
-        elif frame[name].nunique(dropna=True) > max_categories:
-            high.append(name)
-        else:
-            categorical.append(name)
-    use_time = event_time if calendar and event_time and event_time in frame.columns else None
-    if not (numeric or categorical or high or use_time):
-        raise UserError(
-            "the train table has no feature columns besides the key and the label",
-            "check prepare's output and train.exclude_columns",
+    estimators: Mapping[str, str],
+    skops_types: set[str] | frozenset[str] = frozenset(),
+    preprocessing: Preprocessing | None = None,
+    own_params: Mapping[str, Any] | None = None,
+) -> Callable[[EstimatorBuilder], EstimatorBuilder]:
+    def wrap(build: EstimatorBuilder) -> EstimatorBuilder:
+        FAMILIES[name] = Family(
+            name=name,
+            estimators=dict(estimators),
+            build=build,
+            skops_types=frozenset(skops_types),
+            preprocessing=preprocessing or Preprocessing(),
+            own_params=None if own_params is None else dict(own_params),
         )
-    return FeatureColumns(tuple(numeric), tuple(categorical), tuple(high), use_time)
+        return build
+
+    return wrap
 
 
-def estimator_param_names(family: str, task: str) -> set[str]:
-    if family == "linear":
-        return set(LINEAR_PARAMS)
-    return set(_estimator_class(family, task)().get_params())
+def family_names(task: str | None = None) -> tuple[str, ...]:
+    """Registered family names (in registration order), optionally only those for `task`."""
+    return tuple(n for n, f in FAMILIES.items() if task is None or task in f.tasks)
 
 
-def check_family(name: str, spec: FamilySpec, task: str) -> None:
-    """Reject a search space naming a parameter the estimator does not have (before training)."""
-    known = estimator_param_names(name, task)
-    unknown = sorted((set(spec.space) | set(spec.fixed)) - known)
-    if unknown:
-        raise UserError(
-            f"train.families.{name} names unknown parameter(s): {', '.join(unknown)}",
-            f"use parameters of the {name} estimator: {', '.join(sorted(known))}",
-        )
-
-
-def default_params(name: str, spec: FamilySpec, task: str) -> dict[str, Any]:
-    """The estimator's own defaults where the space allows them, else the range's middle.
-
-    Enqueued as each family's first trial, so a sane baseline is always measured.
-    """
-    import math
-
-    defaults = (
-        dict(LINEAR_PARAMS) if name == "linear" else _estimator_class(name, task)().get_params()
-    )
-    chosen: dict[str, Any] = {}
-    for param, dim in spec.space.items():
-        value = defaults.get(param)
-        chosen[param] = value if _inside(dim, value) else _middle(dim, math)
-    return chosen
-
-
-def _inside(dim: ParamSpec, value: Any) -> bool:
-    if dim.type == "categorical":
-        return value in (dim.choices or [])
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    if dim.type == "int" and value != int(value):
-        return False
-    return dim.low <= value <= dim.high  # type: ignore[operator]
-
-
-def _middle(dim: ParamSpec, math: Any) -> Any:
-    if dim.type == "categorical":
-        return (dim.choices or [None])[0]
-    low, high = float(dim.low), float(dim.high)  # type: ignore[arg-type]
-    mid = math.sqrt(low * high) if dim.log else (low + high) / 2
-    return round(mid) if dim.type == "int" else mid
-
-
-def _estimator_class(family: str, task: str) -> type:
-    from sklearn import ensemble, linear_model
-
-    classes = {
-        ("linear", "classification"): linear_model.LogisticRegression,
-        ("linear", "regression"): linear_model.Ridge,
-        ("random_forest", "classification"): ensemble.RandomForestClassifier,
-        ("random_forest", "regression"): ensemble.RandomForestRegressor,
-        ("extra_trees", "classification"): ensemble.ExtraTreesClassifier,
-        ("extra_trees", "regression"): ensemble.ExtraTreesRegressor,
-        ("hist_gradient_boosting", "classification"): ensemble.HistGradientBoostingClassifier,
-        ("hist_gradient_boosting", "regression"): ensemble.HistGradientBoostingRegressor,
-    }
+def get_family(name: str) -> Family:
     try:
-        return classes[(family, task)]
+        return FAMILIES[name]
     except KeyError:
         raise UserError(
-            f"unknown model family {family!r}", f"use one of: {', '.join(FAMILIES)}"
+            f"unknown model family {name!r}", f"use one of: {', '.join(family_names())}"
         ) from None
+
+
+def skops_types() -> frozenset[str]:
+    """The types the registered families' fitted estimators hold (for the skops allow-list)."""
+    return frozenset().union(*(f.skops_types for f in FAMILIES.values()))
 
 
 def build_pipeline(
@@ -151,85 +154,101 @@ def build_pipeline(
     n_jobs: int = 1,
 ) -> Any:
     """An unfitted Pipeline(preprocess -> estimator) for one configuration."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.model_selection import KFold
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import (
-        FunctionTransformer,
-        OneHotEncoder,
-        OrdinalEncoder,
-        StandardScaler,
-        TargetEncoder,
-    )
+    from sklearn.pipeline import Pipeline
 
-    linear = family == "linear"
-    blocks: list[tuple[str, Any, list[str]]] = []
-    if columns.numeric:
-        if linear:  # missingness indicators keep the signal imputation would hide
-            num = make_pipeline(
-                SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
-            )
-        elif family == "hist_gradient_boosting":
-            # Native missing-value support: no imputation. An explicit identity transformer,
-            # because "passthrough" serializes a functools.partial skops would have to trust.
-            num = FunctionTransformer(feature_names_out="one-to-one")
-        else:
-            num = SimpleImputer(strategy="median")
-        blocks.append(("numeric", num, list(columns.numeric)))
-    if columns.categorical:
-        if linear:
-            cat = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20)
-        else:  # unseen levels become missing (HGB) or a level of their own (forests)
-            missing = float("nan") if family == "hist_gradient_boosting" else -1
-            cat = OrdinalEncoder(
-                handle_unknown="use_encoded_value",
-                unknown_value=missing,
-                encoded_missing_value=missing,
-            )
-        blocks.append(("categorical", cat, list(columns.categorical)))
-    if columns.high_cardinality:
-        # Cross-fitted during fit, so a level's own rows do not leak into its encoding.
-        enc = TargetEncoder(cv=KFold(5, shuffle=True, random_state=seed))
-        blocks.append(
-            (
-                "high_cardinality",
-                make_pipeline(enc, StandardScaler()) if linear else enc,
-                list(columns.high_cardinality),
-            )
-        )
-    if columns.event_time:
-        cal = CalendarFeatures(timezone=timezone)
-        blocks.append(
-            (
-                "calendar",
-                make_pipeline(cal, StandardScaler()) if linear else cal,
-                [columns.event_time],
-            )
-        )
-    preprocess = ColumnTransformer(blocks, remainder="drop", sparse_threshold=0.3 if linear else 0)
-
-    estimator_cls = _estimator_class(family, task)
-    kwargs: dict[str, Any] = dict(params)
-    if linear:
-        settings = {**LINEAR_PARAMS, **kwargs}
-        alpha = float(settings.pop("alpha"))
-        if task == "classification":
-            estimator = estimator_cls(C=1.0 / alpha, random_state=seed, **settings)
-        else:
-            estimator = estimator_cls(alpha=alpha, random_state=seed, **settings)
-    else:
-        if family == "hist_gradient_boosting" and columns.categorical:
-            n_num = len(columns.numeric)
-            kwargs["categorical_features"] = list(range(n_num, n_num + len(columns.categorical)))
-        if family in {"random_forest", "extra_trees"}:
-            kwargs.setdefault("n_jobs", n_jobs)
-        estimator = estimator_cls(random_state=seed, **kwargs)
+    entry = get_family(family)
+    preprocess = build_preprocess(columns, entry.preprocessing, seed=seed, timezone=timezone)
+    estimator = entry.estimator(params, task=task, seed=seed, n_jobs=n_jobs, columns=columns)
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
 
-def predict_scores(model: Any, frame: Any, task: str) -> Any:
-    """Positive-class probability (classification) or the prediction (regression)."""
-    if task == "classification":
-        return model.predict_proba(frame)[:, 1]
-    return model.predict(frame)
+def _inside(dim: ParamSpec, value: Any) -> bool:
+    if dim.type == "categorical":
+        return value in (dim.choices or [])
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if dim.type == "int" and value != int(value):
+        return False
+    return dim.low <= value <= dim.high  # type: ignore[operator]
+
+
+def _middle(dim: ParamSpec) -> Any:
+    if dim.type == "categorical":
+        return (dim.choices or [None])[0]
+    low, high = float(dim.low), float(dim.high)  # type: ignore[arg-type]
+    mid = math.sqrt(low * high) if dim.log else (low + high) / 2
+    return round(mid) if dim.type == "int" else mid
+
+
+# --- families ---------------------------------------------------------------------------------
+
+# The linear family exposes one regularization strength for both tasks:
+# LogisticRegression(C=1/alpha) for classification, Ridge(alpha) for regression.
+LINEAR_PARAMS = {"alpha": 1.0, "max_iter": 1000, "tol": 1e-4}
+
+
+@register(
+    "linear",
+    estimators={
+        "classification": "sklearn.linear_model.LogisticRegression",
+        "regression": "sklearn.linear_model.Ridge",
+    },
+    preprocessing=Preprocessing(scaled=True),
+    own_params=LINEAR_PARAMS,
+)
+def linear(estimator: type, params: dict[str, Any], ctx: BuildContext) -> Any:
+    settings = {**LINEAR_PARAMS, **params}
+    alpha = float(settings.pop("alpha"))
+    if ctx.task == "classification":
+        return estimator(C=1.0 / alpha, random_state=ctx.seed, **settings)
+    return estimator(alpha=alpha, random_state=ctx.seed, **settings)
+
+
+@register(
+    "random_forest",
+    estimators={
+        "classification": "sklearn.ensemble.RandomForestClassifier",
+        "regression": "sklearn.ensemble.RandomForestRegressor",
+    },
+    skops_types={"sklearn.tree._tree.Tree"},
+)
+def random_forest(estimator: type, params: dict[str, Any], ctx: BuildContext) -> Any:
+    params.setdefault("n_jobs", ctx.n_jobs)
+    return estimator(random_state=ctx.seed, **params)
+
+
+@register(
+    "extra_trees",
+    estimators={
+        "classification": "sklearn.ensemble.ExtraTreesClassifier",
+        "regression": "sklearn.ensemble.ExtraTreesRegressor",
+    },
+    skops_types={"sklearn.tree._tree.Tree"},
+)
+def extra_trees(estimator: type, params: dict[str, Any], ctx: BuildContext) -> Any:
+    params.setdefault("n_jobs", ctx.n_jobs)
+    return estimator(random_state=ctx.seed, **params)
+
+
+@register(
+    "hist_gradient_boosting",
+    estimators={
+        "classification": "sklearn.ensemble.HistGradientBoostingClassifier",
+        "regression": "sklearn.ensemble.HistGradientBoostingRegressor",
+    },
+    skops_types={
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        # With categorical_features HGB keeps an internal ColumnTransformer whose passthrough is
+        # partial(check_array). skops only rebuilds a partial around a function that is itself
+        # allow-listed, so this admits exactly sklearn's input validator, nothing arbitrary.
+        "functools.partial",
+        "sklearn.utils.validation.check_array",
+    },
+    preprocessing=Preprocessing(native_missing=True),
+)
+def hist_gradient_boosting(estimator: type, params: dict[str, Any], ctx: BuildContext) -> Any:
+    columns = ctx.columns
+    if columns.categorical:  # the ordinal codes follow the numeric block (build_preprocess)
+        n_num = len(columns.numeric)
+        params["categorical_features"] = list(range(n_num, n_num + len(columns.categorical)))
+    return estimator(random_state=ctx.seed, **params)

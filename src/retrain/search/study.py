@@ -7,10 +7,12 @@ Pure API (no file I/O) so other parts can call it with their own budget:
     model = fit_best(train_df, settings, result)       # whole-window refit, a Pipeline
 
 Budget: `train.budget.trials` trials run by this process and `train.budget.seconds` of search,
-whichever comes first. Optuna starts no trial after the deadline, and a running trial stops at
-its next fold boundary (recorded as pruned, reason `budget`) — except while no trial has
-completed yet, so there is always a model. The refit is not part of the search seconds; it is
-measured and reported separately (search.json `refit_s`).
+whichever comes first (`SearchResult.stopped_by` records which). No trial starts after the
+deadline, and a running trial stops at its next fold boundary (recorded as pruned, reason
+`budget`) — except while no trial has completed yet, so there is always a model. The refit is
+not part of the search seconds; it is measured and reported separately (search.json `refit_s`).
+
+The inputs are checked once, before the search, by `retrain.training.check_training_data`.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ import numpy as np
 
 from retrain.config.train import FamilySpec, ParamSpec, TrainSection
 from retrain.errors import UserError
-from retrain.search import families as fam
+from retrain.metrics import best_f1_threshold, greater_is_better, score
+from retrain.scoring import predict_scores
 from retrain.search.cv import Fold, time_folds
 from retrain.search.ensemble import Ensemble, select_ensemble, voting_model
-from retrain.search.metrics import GREATER_IS_BETTER, best_f1_threshold, score
+from retrain.search.families import build_pipeline, get_family
+from retrain.search.preprocess import FeatureColumns, feature_columns
+from retrain.search.records import SearchResult, StopReason, TrialRecord
 from retrain.search.tracker import NullTracker, Tracker
 
 log = logging.getLogger("retrain.train")
@@ -67,99 +72,31 @@ class SearchSettings:
 
     @property
     def greater_is_better(self) -> bool:
-        return GREATER_IS_BETTER[self.primary_metric]
+        return greater_is_better(self.primary_metric)
 
     def enabled_families(self) -> dict[str, FamilySpec]:
         return {name: spec for name, spec in self.train.families.items() if spec.enabled}
 
 
-@dataclass(frozen=True)
-class TrialRecord:
-    number: int
-    family: str
-    params: dict[str, Any]
-    fold_scores: list[float]
-    cv_score: float | None  # mean over folds run (all folds when complete)
-    fit_time_s: float
-    state: str  # complete | pruned | failed
-    threshold: float | None = None
-    pruned_reason: str | None = None  # median (weak on early folds) | budget
-    worker: int = 0
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    primary_metric: str
-    greater_is_better: bool
-    study_name: str
-    best: TrialRecord
-    trials: list[TrialRecord]  # every trial of the study (all workers), in number order
-    local_trials: list[int]  # numbers of the trials this process ran
-    search_s: float
-    stopped_by: str  # trials | seconds
-    folds: list[str] = field(default_factory=list)  # validation period of each fold
-    columns: fam.FeatureColumns | None = None
-    ensemble: Ensemble | None = None  # set when a soft vote beat the best trial on CV
-
-    def trial(self, number: int) -> TrialRecord:
-        return next(t for t in self.trials if t.number == number)
-
-    # The model fit_best returns is the ensemble when there is one: these describe it.
-    @property
-    def cv_score(self) -> float | None:
-        return self.ensemble.cv_score if self.ensemble else self.best.cv_score
-
-    @property
-    def cv_fold_scores(self) -> list[float]:
-        return self.ensemble.fold_scores if self.ensemble else self.best.fold_scores
-
-    @property
-    def threshold(self) -> float | None:
-        return self.ensemble.threshold if self.ensemble else self.best.threshold
-
-    @property
-    def n_pruned(self) -> int:
-        return sum(t.state == "pruned" for t in self.trials)
-
-    def leaderboard(self, size: int) -> list[dict[str, Any]]:
-        """Complete trials by CV score, then pruned ones by their partial score; top `size`."""
-        sign = -1.0 if self.greater_is_better else 1.0
-
-        def key(t: TrialRecord) -> tuple[int, float, int]:
-            partial = t.cv_score if t.cv_score is not None else float("inf") * -sign
-            return (t.state != "complete", sign * partial, t.number)
-
-        ranked = sorted((t for t in self.trials if t.state != "failed"), key=key)[:size]
-        return [
-            {
-                "rank": rank,
-                "number": t.number,
-                "family": t.family,
-                "params": t.params,
-                "cv_score": t.cv_score,
-                "fold_scores": t.fold_scores,
-                "fit_time_s": round(t.fit_time_s, 3),
-                "state": t.state,
-            }
-            for rank, t in enumerate(ranked, start=1)
-        ]
-
-
 def check_search_space(settings: SearchSettings) -> None:
-    """Reject parameters the estimators do not have; before any training."""
+    """Reject parameters the estimators do not have; before any training.
+
+    Run once, by `retrain.training.check_training_data` (with the other checks on the data),
+    not again by `run_search`.
+    """
     for name, spec in settings.enabled_families().items():
-        fam.check_family(name, spec, settings.task)
+        get_family(name).check_space(spec, settings.task)
 
 
 def split_xy(frame: Any, settings: SearchSettings) -> tuple[Any, Any]:
     return frame.drop(columns=[settings.label]), frame[settings.label].to_numpy()
 
 
-def columns_for(frame: Any, settings: SearchSettings) -> fam.FeatureColumns:
+def columns_for(frame: Any, settings: SearchSettings) -> FeatureColumns:
     exclude = {settings.label, *settings.train.exclude_columns}
     if settings.key:
         exclude.add(settings.key)
-    return fam.feature_columns(
+    return feature_columns(
         frame,
         exclude=exclude,
         event_time=settings.event_time,
@@ -171,14 +108,6 @@ def columns_for(frame: Any, settings: SearchSettings) -> fam.FeatureColumns:
 def make_folds(frame: Any, settings: SearchSettings) -> list[Fold]:
     times = frame[settings.event_time] if settings.event_time in frame.columns else None
     return time_folds(times, len(frame), settings.train.cv, settings.train.timezone)
-
-
-def _suggest(trial: Any, name: str, dim: ParamSpec) -> Any:
-    if dim.type == "categorical":
-        return trial.suggest_categorical(name, dim.choices)
-    if dim.type == "int":
-        return trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log)  # type: ignore[arg-type]
-    return trial.suggest_float(name, float(dim.low), float(dim.high), log=dim.log)  # type: ignore[arg-type]
 
 
 def study_fingerprint(frame: Any, settings: SearchSettings) -> str:
@@ -197,27 +126,98 @@ def study_fingerprint(frame: Any, settings: SearchSettings) -> str:
     return digest.hexdigest()[:12]
 
 
-def _record(trial: Any) -> TrialRecord:
+def run_search(
+    train_df: Any, settings: SearchSettings, tracker: Tracker | None = None
+) -> SearchResult:
+    """Run the Optuna study on `train_df` (prepared rows with the label column).
+
+    The inputs are expected to have passed `retrain.training.check_training_data` (search
+    space, target, folds); `retrain.training.train` runs both in that order.
+    """
+    from threadpoolctl import threadpool_limits
+
+    columns = columns_for(train_df, settings)
+    folds = make_folds(train_df, settings)
+    X, y = split_xy(train_df, settings)
+    study = _open_study(train_df, settings)
+    budget = settings.train.budget
+    started = time.monotonic()
+    watch = _BudgetWatch(
+        trials=budget.trials,
+        deadline=started + budget.seconds,
+        tracker=tracker or NullTracker(),
+        metric=settings.primary_metric,
+    )
+    objective = _Objective(settings, columns, folds, X, y, deadline=watch.deadline)
+    # Fixed thread count: oversubscribed OpenMP spin-waits cost HGB 4x on a busy 2-core box.
+    with threadpool_limits(limits=settings.train.n_jobs):
+        # The budget is enforced by `watch` (which records why it stopped); n_trials is the
+        # same limit, for the progress bar.
+        study.optimize(
+            objective,
+            n_trials=budget.trials,
+            callbacks=[watch],
+            show_progress_bar=sys.stderr.isatty(),
+        )
+    search_s = time.monotonic() - started
+    records, best = _finished(study)
+    complete = [t for t in records if t.state == "complete"]
+    return SearchResult(
+        primary_metric=settings.primary_metric,
+        greater_is_better=settings.greater_is_better,
+        study_name=study.study_name,
+        best=best,
+        trials=records,
+        local_trials=watch.local,
+        search_s=search_s,
+        stopped_by=watch.stopped_by or "other",
+        folds=[f.valid_period for f in folds],
+        columns=columns,
+        ensemble=_choose_ensemble(
+            complete, objective.oof, [y[f.valid_rows] for f in folds], settings
+        ),
+    )
+
+
+# --- the study --------------------------------------------------------------------------------
+
+
+def _open_study(train_df: Any, settings: SearchSettings) -> Any:
+    """The study for this data and search definition: created (defaults enqueued) or joined."""
     import optuna
 
-    attrs = trial.user_attrs
-    state = {
-        optuna.trial.TrialState.COMPLETE: "complete",
-        optuna.trial.TrialState.PRUNED: "pruned",
-    }.get(trial.state, "failed")
-    folds = list(attrs.get("fold_scores", []))
-    return TrialRecord(
-        number=trial.number,
-        family=attrs.get("family") or trial.params.get("family", "?"),
-        params=dict(attrs.get("params", {})),
-        fold_scores=folds,
-        cv_score=float(np.mean(folds)) if folds else None,
-        fit_time_s=float(attrs.get("fit_time_s", 0.0)),
-        state=state,
-        threshold=attrs.get("threshold"),
-        pruned_reason=attrs.get("pruned_reason"),
-        worker=int(attrs.get("worker", 0)),
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(
+        seed=settings.seed + settings.worker,
+        n_startup_trials=settings.train.startup_trials,
+        constant_liar=settings.train.storage is not None,
     )
+    pruner: Any = (
+        optuna.pruners.MedianPruner(n_startup_trials=settings.train.pruning.startup_trials)
+        if settings.train.pruning.enabled
+        else optuna.pruners.NopPruner()
+    )
+    study = optuna.create_study(
+        storage=_storage(settings.train.storage),
+        sampler=sampler,
+        pruner=pruner,
+        study_name=f"{settings.train.study_name}-{study_fingerprint(train_df, settings)}",
+        direction="maximize" if settings.greater_is_better else "minimize",
+        load_if_exists=True,
+    )
+    if not study.trials:
+        _enqueue_defaults(study, settings)
+    return study
+
+
+def _enqueue_defaults(study: Any, settings: SearchSettings) -> None:
+    """Chosen families' own defaults first: a sane baseline, always measured."""
+    candidates = settings.enabled_families()
+    for name in settings.train.enqueue_defaults:
+        if name not in candidates:
+            continue
+        defaults = get_family(name).default_params(candidates[name], settings.task)
+        study.enqueue_trial({"family": name, **{f"{name}.{k}": v for k, v in defaults.items()}})
 
 
 def _storage(url: str | None) -> Any:
@@ -244,154 +244,114 @@ def _storage(url: str | None) -> Any:
     raise AssertionError("unreachable")
 
 
-def run_search(
-    train_df: Any, settings: SearchSettings, tracker: Tracker | None = None
-) -> SearchResult:
-    """Run the Optuna study on `train_df` (prepared rows with the label column)."""
-    import optuna
-    from optuna.trial import TrialState
-    from threadpoolctl import threadpool_limits
+@dataclass
+class _BudgetWatch:
+    """Called after each of this process's trials: tracks it, and stops the study when the
+    budget is spent, recording which budget (`train.budget.trials` first, as Optuna would)."""
 
-    tracker = tracker or NullTracker()
-    check_search_space(settings)
-    columns = columns_for(train_df, settings)
-    folds = make_folds(train_df, settings)
-    X, y = split_xy(train_df, settings)
-    metric, task, seed = settings.primary_metric, settings.task, settings.seed
-    budget = settings.train.budget
-    candidates = settings.enabled_families()
+    trials: int
+    deadline: float  # time.monotonic() after which no trial starts
+    tracker: Tracker
+    metric: str
+    local: list[int] = field(default_factory=list)  # numbers of the trials this process ran
+    stopped_by: StopReason | None = None
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(
-        seed=seed + settings.worker,
-        n_startup_trials=settings.train.startup_trials,
-        constant_liar=settings.train.storage is not None,
-    )
-    pruner: Any = (
-        optuna.pruners.MedianPruner(n_startup_trials=settings.train.pruning.startup_trials)
-        if settings.train.pruning.enabled
-        else optuna.pruners.NopPruner()
-    )
-    study_name = f"{settings.train.study_name}-{study_fingerprint(train_df, settings)}"
-    study = optuna.create_study(
-        storage=_storage(settings.train.storage),
-        sampler=sampler,
-        pruner=pruner,
-        study_name=study_name,
-        direction="maximize" if settings.greater_is_better else "minimize",
-        load_if_exists=True,
-    )
-    if not study.trials:
-        # Chosen families' own defaults first: a sane baseline, always measured.
-        for name in settings.train.enqueue_defaults:
-            if name not in candidates:
-                continue
-            spec = candidates[name]
-            defaults = fam.default_params(name, spec, task)
-            study.enqueue_trial({"family": name, **{f"{name}.{k}": v for k, v in defaults.items()}})
+    def __call__(self, study: Any, frozen: Any) -> None:
+        self.local.append(frozen.number)
+        record = _record(frozen)
+        log.debug("trial %d %s %s %s", record.number, record.family, record.state, record.cv_score)
+        self.tracker.log_trial(record, self.metric)
+        if len(self.local) >= self.trials:
+            self._stop(study, "trials")
+        elif time.monotonic() >= self.deadline:
+            self._stop(study, "seconds")
 
-    started = time.monotonic()
-    deadline = started + budget.seconds
-    local: list[int] = []
+    def _stop(self, study: Any, reason: StopReason) -> None:
+        self.stopped_by = reason
+        study.stop()
+
+
+# --- one trial --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Objective:
+    """One trial: a family and its params from the sampler, scored fold by fold.
+
+    A trial stops early at a fold boundary when the median pruner says so (`median`) or when
+    the deadline has passed and some trial of the study is complete (`budget`).
+    """
+
+    settings: SearchSettings
+    columns: FeatureColumns
+    folds: list[Fold]
+    X: Any
+    y: np.ndarray
+    deadline: float
     # Out-of-fold predictions of this process's complete trials, for ensemble selection.
-    oof: dict[int, list[np.ndarray]] = {}
+    oof: dict[int, list[np.ndarray]] = field(default_factory=dict)
 
-    def objective(trial: Any) -> float:
+    def __call__(self, trial: Any) -> float:
+        family, params = self._configure(trial)
+        scores: list[float] = []
+        truth, predictions = [], []
+        fit_time = 0.0
+        for fold in self.folds:
+            if time.monotonic() > self.deadline and _any_complete(trial.study):
+                _stop(trial, scores, fit_time, "budget")
+            pred, seconds = self._fit_fold(family, params, fold)
+            fit_time += seconds
+            valid = self.y[fold.valid_rows]
+            scores.append(score(self.settings.primary_metric, valid, pred))
+            truth.append(valid)
+            predictions.append(pred)
+            trial.report(float(np.mean(scores)), step=fold.index)
+            if fold.index < len(self.folds) - 1 and trial.should_prune():
+                _stop(trial, scores, fit_time, "median")
+        trial.set_user_attr("fold_scores", scores)
+        trial.set_user_attr("fit_time_s", fit_time)
+        if self.settings.task == "classification":
+            threshold = best_f1_threshold(np.concatenate(truth), np.concatenate(predictions))
+            trial.set_user_attr("threshold", threshold)
+        self.oof[trial.number] = predictions
+        return float(np.mean(scores))
+
+    def _configure(self, trial: Any) -> tuple[str, dict[str, Any]]:
+        """The sampled family and its params (`fixed` + searched); the searched ones are kept
+        on the trial, which is how records and the refit find them."""
+        candidates = self.settings.enabled_families()
         family = trial.suggest_categorical("family", list(candidates))
         spec = candidates[family]
         searched = {k: _suggest(trial, f"{family}.{k}", d) for k, d in spec.space.items()}
         trial.set_user_attr("family", family)
         trial.set_user_attr("params", searched)
-        trial.set_user_attr("worker", settings.worker)
-        params = {**spec.fixed, **searched}
-        scores: list[float] = []
-        oof_true, oof_score = [], []
-        fit_time = 0.0
-        for fold in folds:
-            if time.monotonic() > deadline and _any_complete(trial.study):
-                _stop(trial, scores, fit_time, "budget")
-            model = fam.build_pipeline(
-                family,
-                params,
-                task=task,
-                columns=columns,
-                seed=seed,
-                timezone=settings.train.timezone,
-                n_jobs=settings.train.n_jobs,
-            )
-            t0 = time.perf_counter()
-            model.fit(X.iloc[fold.train_rows], y[fold.train_rows])
-            fit_time += time.perf_counter() - t0
-            pred = fam.predict_scores(model, X.iloc[fold.valid_rows], task)
-            scores.append(score(metric, y[fold.valid_rows], pred))
-            oof_true.append(y[fold.valid_rows])
-            oof_score.append(pred)
-            trial.report(float(np.mean(scores)), step=fold.index)
-            if fold.index < len(folds) - 1 and trial.should_prune():
-                _stop(trial, scores, fit_time, "median")
-        trial.set_user_attr("fold_scores", scores)
-        trial.set_user_attr("fit_time_s", fit_time)
-        if task == "classification":
-            trial.set_user_attr(
-                "threshold", best_f1_threshold(np.concatenate(oof_true), np.concatenate(oof_score))
-            )
-        oof[trial.number] = oof_score
-        return float(np.mean(scores))
+        trial.set_user_attr("worker", self.settings.worker)
+        return family, {**spec.fixed, **searched}
 
-    def on_trial_end(study: Any, frozen: Any) -> None:
-        local.append(frozen.number)
-        record = _record(frozen)
-        log.debug("trial %d %s %s %s", record.number, record.family, record.state, record.cv_score)
-        tracker.log_trial(record, metric)
+    def _fit_fold(self, family: str, params: dict[str, Any], fold: Fold) -> tuple[Any, float]:
+        """Fit on the fold's train rows; (scores on its validation rows, fit seconds)."""
+        settings = self.settings
+        model = build_pipeline(
+            family,
+            params,
+            task=settings.task,
+            columns=self.columns,
+            seed=settings.seed,
+            timezone=settings.train.timezone,
+            n_jobs=settings.train.n_jobs,
+        )
+        t0 = time.perf_counter()
+        model.fit(self.X.iloc[fold.train_rows], self.y[fold.train_rows])
+        seconds = time.perf_counter() - t0
+        return predict_scores(model, self.X.iloc[fold.valid_rows], settings.task), seconds
 
-    # Fixed thread count: oversubscribed OpenMP spin-waits cost HGB 4x on a busy 2-core box.
-    with threadpool_limits(limits=settings.train.n_jobs):
-        study.optimize(
-            objective,
-            n_trials=budget.trials,
-            timeout=budget.seconds,
-            callbacks=[on_trial_end],
-            show_progress_bar=sys.stderr.isatty(),
-        )
-    search_s = time.monotonic() - started
-    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    records = [_record(t) for t in study.get_trials(deepcopy=False, states=finished)]
-    complete = [t for t in records if t.state == "complete"]
-    if not complete:
-        raise UserError(
-            "no search trial completed", "raise train.budget.seconds or train.budget.trials"
-        )
-    best = _record(study.best_trial)
-    ensemble = None
-    if settings.train.ensemble.enabled:
-        by_score = sorted(
-            complete, key=lambda t: float(t.cv_score or 0.0), reverse=settings.greater_is_better
-        )
-        ranked = [t.number for t in by_score]
-        options = settings.train.ensemble
-        ensemble = select_ensemble(
-            oof,
-            [y[fold.valid_rows] for fold in folds],
-            ranked,
-            metric=metric,
-            task=task,
-            max_members=options.max_members,
-            pool=options.pool,
-            min_gain=options.min_gain,
-        )
-    return SearchResult(
-        primary_metric=metric,
-        greater_is_better=settings.greater_is_better,
-        study_name=study_name,
-        best=best,
-        trials=records,
-        local_trials=local,
-        search_s=search_s,
-        stopped_by="trials" if len(local) >= budget.trials else "seconds",
-        folds=[f.valid_period for f in folds],
-        columns=columns,
-        ensemble=ensemble,
-    )
+
+def _suggest(trial: Any, name: str, dim: ParamSpec) -> Any:
+    if dim.type == "categorical":
+        return trial.suggest_categorical(name, dim.choices)
+    if dim.type == "int":
+        return trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log)  # type: ignore[arg-type]
+    return trial.suggest_float(name, float(dim.low), float(dim.high), log=dim.log)  # type: ignore[arg-type]
 
 
 def _any_complete(study: Any) -> bool:
@@ -409,13 +369,80 @@ def _stop(trial: Any, scores: list[float], fit_time: float, reason: str) -> None
     raise optuna.TrialPruned(f"{reason} after {len(scores)} fold(s)")
 
 
+# --- after the search -------------------------------------------------------------------------
+
+
+def _record(trial: Any) -> TrialRecord:
+    """An Optuna trial (this process's or another worker's) as a `TrialRecord`."""
+    import optuna
+
+    attrs = trial.user_attrs
+    state = {
+        optuna.trial.TrialState.COMPLETE: "complete",
+        optuna.trial.TrialState.PRUNED: "pruned",
+    }.get(trial.state, "failed")
+    folds = list(attrs.get("fold_scores", []))
+    return TrialRecord(
+        number=trial.number,
+        family=attrs.get("family") or trial.params.get("family", "?"),
+        params=dict(attrs.get("params", {})),
+        fold_scores=folds,
+        cv_score=float(np.mean(folds)) if folds else None,
+        fit_time_s=float(attrs.get("fit_time_s", 0.0)),
+        state=state,
+        threshold=attrs.get("threshold"),
+        pruned_reason=attrs.get("pruned_reason"),
+        worker=int(attrs.get("worker", 0)),
+    )
+
+
+def _finished(study: Any) -> tuple[list[TrialRecord], TrialRecord]:
+    """Every finished trial of the study (all workers), and the best; at least one complete."""
+    from optuna.trial import TrialState
+
+    finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    records = [_record(t) for t in study.get_trials(deepcopy=False, states=finished)]
+    if not any(t.state == "complete" for t in records):
+        raise UserError(
+            "no search trial completed", "raise train.budget.seconds or train.budget.trials"
+        )
+    return records, _record(study.best_trial)
+
+
+def _choose_ensemble(
+    complete: list[TrialRecord],
+    oof: dict[int, list[np.ndarray]],
+    truth: list[np.ndarray],
+    settings: SearchSettings,
+) -> Ensemble | None:
+    """A soft vote of this process's complete trials when it beats the best one on CV."""
+    options = settings.train.ensemble
+    if not options.enabled:
+        return None
+    by_score = sorted(
+        complete, key=lambda t: float(t.cv_score or 0.0), reverse=settings.greater_is_better
+    )
+    return select_ensemble(
+        oof,
+        truth,
+        [t.number for t in by_score],
+        metric=settings.primary_metric,
+        task=settings.task,
+        max_members=options.max_members,
+        pool=options.pool,
+        min_gain=options.min_gain,
+    )
+
+
 def fit_best(train_df: Any, settings: SearchSettings, result: SearchResult) -> Any:
     """Refit the best configuration (or the selected ensemble) on the whole train window."""
+    from threadpoolctl import threadpool_limits
+
     columns = result.columns or columns_for(train_df, settings)
 
     def pipeline(record: TrialRecord) -> Any:
         spec = settings.train.families[record.family]
-        return fam.build_pipeline(
+        return build_pipeline(
             record.family,
             {**spec.fixed, **record.params},
             task=settings.task,
@@ -433,7 +460,5 @@ def fit_best(train_df: Any, settings: SearchSettings, result: SearchResult) -> A
     else:
         model = pipeline(result.best)
     X, y = split_xy(train_df, settings)
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=settings.train.n_jobs):
         return model.fit(X, y)

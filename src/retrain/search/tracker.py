@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from retrain.search.study import TrialRecord
+from retrain.search.records import TrialRecord
 
 
 def _param_value(value: Any) -> str:

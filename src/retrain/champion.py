@@ -1,0 +1,77 @@
+"""The champion as files: its identity (`champion.json`) and its sha256-verified artifact.
+
+The registry is read by the champion stage only (`lookup_champion`): the gate itself is local
+computation on files DVC tracks (`read_champion`), so it needs no registry credentials and no
+`import mlflow`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrain.artifacts import ChampionInfo
+from retrain.errors import UserError
+
+if TYPE_CHECKING:
+    from retrain.registry import Registry
+
+# The registry is read by the champion stage only: the gate itself is local computation on
+# files DVC tracks, so it needs no registry credentials and no `import mlflow` (seconds).
+
+CHAMPION_INFO = "champion.json"
+CHAMPION_MODEL = "model.skops"
+_RERUN_CHAMPION = "re-run the champion stage (dvc repro champion)"
+
+
+def lookup_champion(model: str, out_dir: Path, registry: Registry) -> ChampionInfo:
+    """Write the champion's identity and artifact into `out_dir`; return the identity.
+
+    The artifact is downloaded (and verified against the registry's sha256 tag) only when the
+    file there is not already that champion's, so an unchanged champion costs one query.
+    On any failure the directory keeps its previous contents.
+    """
+    from retrain.model_io import sha256_file
+
+    ref = registry.champion(model)
+    info = ChampionInfo(
+        model=model,
+        version=None if ref is None else ref.version,
+        sha256=None if ref is None else ref.sha256,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / CHAMPION_MODEL
+    if ref is not None and not (target.is_file() and sha256_file(target) == ref.sha256):
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".download-") as tmp:
+            os.replace(registry.download_skops(ref, Path(tmp)), target)
+    elif ref is None:
+        target.unlink(missing_ok=True)
+    info.write(out_dir / CHAMPION_INFO)
+    return info
+
+
+def read_champion(champion_dir: Path, model: str) -> tuple[Any | None, str | None, str | None]:
+    """(pipeline, version, sha256) of the champion the champion stage wrote; Nones if none."""
+    if not champion_dir.is_dir():
+        raise UserError(
+            f"--champion {champion_dir} is not the champion stage's directory", _RERUN_CHAMPION
+        )
+    info = ChampionInfo.read(champion_dir / CHAMPION_INFO, _RERUN_CHAMPION)
+    if info.model != model:
+        raise UserError(
+            f"champion file names model {info.model!r}, params say {model!r}",
+            _RERUN_CHAMPION,
+        )
+    if info.version is None:
+        return None, None, None
+    from retrain.model_io import load_model
+
+    path = champion_dir / CHAMPION_MODEL
+    if not path.is_file() or info.sha256 is None:
+        raise UserError(
+            f"champion v{info.version} has no verified artifact in {champion_dir}",
+            _RERUN_CHAMPION,
+        )
+    return load_model(path, expected_sha256=info.sha256), info.version, info.sha256

@@ -1,0 +1,119 @@
+"""File I/O every part shares: atomic writes with one file mode, and readers that fail with a
+`UserError` naming the path and the fix instead of a library traceback.
+
+Atomic means: written to a uniquely named hidden temp file next to the target, flushed, then
+renamed over it, so a reader (or a killed run) never sees half a file. Outputs are ordinary repo
+files: mode 0644 less the process umask (mkstemp alone would leave them 0600).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from retrain.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FILE_MODE = 0o644
+
+
+def _mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return FILE_MODE & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temp path next to `path` to write to; renamed over `path` when the block succeeds,
+    removed when it fails. For writers that need a file name (parquet, skops, savefig)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, _mode())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, write: Callable[[IO[Any]], None], *, binary: bool = False) -> None:
+    """Call `write(fh)` on a temp file next to `path`, then rename it into place."""
+    with atomic_path(path) as tmp:
+        if binary:
+            with open(tmp, "wb") as fh:
+                write(fh)
+        else:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                write(fh)
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write(text))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda fh: fh.write(data), binary=True)
+
+
+def dump_json(data: Any) -> str:
+    """The project's JSON layout: 2-space indent, keys in insertion order, final newline."""
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, dump_json(data))
+
+
+def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
+    """Write each frame to its parquet path: all of them, or (on error) none of them."""
+    temps: dict[Path, Path] = {}
+    try:
+        for path, frame in tables.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            temps[path] = Path(name)
+            frame.to_parquet(temps[path], index=False)
+            os.chmod(temps[path], _mode())
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+
+
+def read_json(path: Path, what: str, hint: str) -> Any:
+    """Parsed JSON of `path`; a missing or malformed file is a UserError naming `what`."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}", hint) from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a directory, not a file", hint) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise UserError(f"{what} {path} is not valid JSON: {exc}", hint) from None
+
+
+def read_parquet(path: Path, what: str, hint: str, **kwargs: Any) -> pd.DataFrame:
+    """The table at `path`; a missing or unreadable file is a UserError naming `what`."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} not found: {path}", hint)
+    try:
+        return pd.read_parquet(path, **kwargs)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise UserError(f"{what} {path} is not a readable parquet file: {exc}", hint) from None

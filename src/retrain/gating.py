@@ -1,0 +1,374 @@
+"""The gate's rules: may the candidate replace the champion? (pure; no files, no registry)
+
+Value thresholds, change thresholds with an allowed regression, a paired bootstrap
+non-inferiority test, per-slice no-regression, the first-model rule and `gate.mode`. Each rule
+returns `GateCheck`s; `evaluate_gate` assembles the `GateVerdict`. Metrics come from the metric
+registry (`retrain.metrics`), whose weighted variants make the bootstrap a weight matrix.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from retrain.artifacts import GateCheck, GateVerdict, TestWindow
+from retrain.errors import UserError
+from retrain.metrics import (
+    compute_metrics,
+    greater_is_better,
+    metric_names,
+    prepare_scores,
+    weighted_values,
+)
+from retrain.scoring import MissingColumns, score_frame
+from retrain.slices import slice_levels
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from retrain.config.gate import ChangeThreshold, GateSection
+
+
+def paired_bootstrap(
+    metric: str,
+    y: np.ndarray,
+    candidate: np.ndarray,
+    champion: np.ndarray,
+    *,
+    resamples: int,
+    block: int,
+    seed: int,
+) -> np.ndarray:
+    """metric(candidate) - metric(champion) on the same `resamples` resamples of the rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    cand, champ = prepare_scores(y, candidate), prepare_scores(y, champion)
+    diffs = []
+    for start in range(0, resamples, block):
+        b = min(block, resamples - start)
+        # Resample counts per row as a weight matrix (b x n): one bincount, no index gathers.
+        picks = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+        w = np.bincount(picks.ravel(), minlength=b * n).reshape(b, n).astype(np.float32)
+        diffs.append(weighted_values(metric, cand, w) - weighted_values(metric, champ, w))
+    return np.concatenate(diffs)
+
+
+def _check(
+    name: str, passed: bool, value: float | None, threshold: float | None, detail: str, **extra: Any
+) -> GateCheck:
+    return GateCheck(
+        name=name,
+        passed=bool(passed),
+        value=None if value is None else float(value),
+        threshold=None if threshold is None else float(threshold),
+        detail=detail,
+        **extra,
+    )
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def _tolerance(rule: ChangeThreshold, champion_value: float) -> float:
+    """Allowed regression: the stricter of the absolute and the relative bound."""
+    bounds = []
+    if rule.max_regression_abs is not None:
+        bounds.append(rule.max_regression_abs)
+    if rule.max_regression_rel is not None:
+        bounds.append(rule.max_regression_rel * abs(champion_value))
+    return min(bounds) if bounds else 0.0
+
+
+def _missing(metric: str, who: str, metrics: dict[str, float | None], task: str) -> str:
+    available = ", ".join(k for k, v in metrics.items() if v is not None) or "none"
+    why = (
+        f"not a {task} metric"
+        if metric not in metric_names(task)
+        else "undefined on this test window (e.g. only one class present)"
+    )
+    return f"{metric} missing for the {who}: {why}; available: {available}"
+
+
+def value_checks(gate: GateSection, task: str, metrics: dict[str, float | None]) -> list[GateCheck]:
+    checks = []
+    for metric, bounds in gate.values.items():
+        value = metrics.get(metric)
+        for kind, bound in (("min", bounds.min), ("max", bounds.max)):
+            if bound is None:
+                continue
+            name = f"value.{metric}.{kind}"
+            if value is None:
+                checks.append(
+                    _check(name, False, None, bound, _missing(metric, "candidate", metrics, task))
+                )
+                continue
+            ok = value >= bound if kind == "min" else value <= bound
+            sign = "≥" if kind == "min" else "≤"
+            word = "floor" if kind == "min" else "ceiling"
+            verdict = "ok" if ok else "FAILS"
+            checks.append(
+                _check(
+                    name,
+                    ok,
+                    value,
+                    bound,
+                    f"{metric} {_fmt(value)} must be {sign} {word} {bound:g}: {verdict}",
+                )
+            )
+    return checks
+
+
+def change_checks(
+    gate: GateSection,
+    task: str,
+    y: np.ndarray,
+    candidate_score: np.ndarray,
+    champion_score: np.ndarray,
+    cand: dict[str, float | None],
+    champ: dict[str, float | None],
+    champion_version: str,
+    seed: int,
+) -> list[GateCheck]:
+    import numpy as np
+
+    checks = []
+    for rule in gate.changes:
+        m = rule.metric
+        sign = 1.0 if rule.better() == "higher" else -1.0
+        c_value, b_value = cand.get(m), champ.get(m)
+        if c_value is None or b_value is None:
+            who, have = ("candidate", cand) if c_value is None else ("champion", champ)
+            detail = _missing(m, who, have, task)
+            checks.append(_check(f"change.{m}", False, None, None, detail))
+            if rule.bootstrap:
+                checks.append(_check(f"bootstrap.{m}", False, None, None, detail))
+            continue
+        tol = _tolerance(rule, b_value)
+        improvement = sign * (c_value - b_value)
+        ok = improvement >= -tol
+        checks.append(
+            _check(
+                f"change.{m}",
+                ok,
+                improvement,
+                -tol,
+                f"{m} {_fmt(c_value)} vs champion v{champion_version} {_fmt(b_value)}: "
+                f"{'better' if improvement > 0 else 'worse' if improvement < 0 else 'equal'} "
+                f"by {abs(improvement):.4f} ({rule.better()} is better; allowed regression "
+                f"{tol:.4f}): {'ok' if ok else 'FAILS'}",
+            )
+        )
+        if not rule.bootstrap:
+            continue
+        diffs = sign * paired_bootstrap(
+            m,
+            y,
+            candidate_score,
+            champion_score,
+            resamples=gate.bootstrap.resamples,
+            block=gate.bootstrap.block,
+            seed=seed,
+        )
+        diffs = diffs[~np.isnan(diffs)]
+        alpha = 1 - gate.bootstrap.confidence
+        if len(diffs) == 0:
+            checks.append(
+                _check(f"bootstrap.{m}", False, None, -tol, f"{m} undefined on every resample")
+            )
+            continue
+        lo, hi = (float(v) for v in np.quantile(diffs, [alpha / 2, 1 - alpha / 2]))
+        ok = lo >= -tol
+        checks.append(
+            _check(
+                f"bootstrap.{m}",
+                ok,
+                lo,
+                -tol,
+                f"{gate.bootstrap.confidence:.0%} CI of the {m} improvement over "
+                f"{len(diffs)} paired resamples: [{lo:+.4f}, {hi:+.4f}]; its lower bound must "
+                f"be ≥ {-tol:+.4f} (non-inferiority): {'ok' if ok else 'FAILS'}",
+                ci=[lo, hi],
+                resamples=len(diffs),
+            )
+        )
+    return checks
+
+
+def slice_checks(
+    gate: GateSection,
+    task: str,
+    test: pd.DataFrame,
+    y: np.ndarray,
+    candidate_score: np.ndarray,
+    champion_score: np.ndarray,
+) -> list[GateCheck]:
+
+    cfg = gate.slices
+    m = cfg.metric
+    sign = 1.0 if greater_is_better(m) else -1.0
+    checks = []
+    for column in cfg.columns:
+        name = f"slice.{column}"
+        if m not in metric_names(task):
+            checks.append(_check(name, False, None, None, _missing(m, "slices", {}, task)))
+            continue
+        levels: dict[str, dict[str, Any]] = {}
+        for level, mask in slice_levels(test[column]):
+            if mask.sum() < cfg.min_rows:
+                continue
+            c = compute_metrics(task, y[mask], candidate_score[mask])[m]
+            b = compute_metrics(task, y[mask], champion_score[mask])[m]
+            if c is None or b is None:
+                continue
+            levels[str(level)] = {
+                "n": int(mask.sum()),
+                "candidate": c,
+                "champion": b,
+                "improvement": sign * (c - b),
+            }
+        if not levels:
+            checks.append(
+                _check(
+                    name,
+                    True,
+                    None,
+                    -cfg.max_regression_abs,
+                    f"no level of {column} has ≥ {cfg.min_rows} rows with a defined {m}; "
+                    "nothing to compare",
+                    levels={},
+                )
+            )
+            continue
+        worst_level = min(levels, key=lambda k: levels[k]["improvement"])
+        worst = levels[worst_level]
+        failing = sorted(k for k, v in levels.items() if v["improvement"] < -cfg.max_regression_abs)
+        ok = not failing
+        detail = (
+            f"{m} per {column} over {len(levels)} levels with ≥ {cfg.min_rows} rows; worst "
+            f"{worst_level}: {_fmt(worst['candidate'])} vs {_fmt(worst['champion'])} "
+            f"({worst['improvement']:+.4f}, allowed -{cfg.max_regression_abs:g})"
+        )
+        detail += ": ok" if ok else f": FAILS in {', '.join(failing[:5])}"
+        checks.append(
+            _check(name, ok, worst["improvement"], -cfg.max_regression_abs, detail, levels=levels)
+        )
+    return checks
+
+
+def evaluate_gate(
+    gate: GateSection,
+    task: str,
+    test: pd.DataFrame,
+    candidate: Any,
+    champion: Any | None,
+    champion_version: str | None,
+    seed: int,
+    label: str = "label",
+) -> GateVerdict:
+    """The verdict: every check with its numbers; `blessed` per `gate.mode`."""
+    import numpy as np
+
+    y = test[label].to_numpy()
+    if task == "classification" and not np.isin(y, (0, 1)).all():
+        raise UserError(
+            "test labels must be 0/1 for classification",
+            "check base.target / base.positive_above and re-run prepare",
+        )
+    y = y.astype(np.float64)
+    try:
+        cand_score = score_frame(candidate, test, task, label)
+    except MissingColumns as exc:
+        raise UserError(
+            f"the test window lacks the candidate's feature columns: {exc}",
+            "gate the model with the test window prepared in the same pipeline run",
+        ) from None
+    cand = compute_metrics(task, y, cand_score)
+    checks = value_checks(gate, task, cand)
+    champ: dict[str, float | None] | None = None
+    first_model = champion is None
+    if first_model:
+        checks.append(
+            _check(
+                "first_model",
+                gate.allow_first_model,
+                None,
+                None,
+                "no champion in the registry: only value thresholds apply"
+                + ("" if gate.allow_first_model else "; gate.allow_first_model is false"),
+            )
+        )
+    else:
+        try:
+            champ_score = score_frame(champion, test, task, label)
+        except MissingColumns as exc:
+            checks.append(
+                _check(
+                    "champion_scorable",
+                    False,
+                    None,
+                    None,
+                    f"champion v{champion_version} needs columns missing from this test window "
+                    f"({exc}): the feature set changed, so no fair comparison is possible; "
+                    "review by hand and run this PR with gate.mode: dry_run to bless it",
+                )
+            )
+        else:
+            champ = compute_metrics(task, y, champ_score)
+            checks += change_checks(
+                gate, task, y, cand_score, champ_score, cand, champ, str(champion_version), seed
+            )
+            checks += slice_checks(gate, task, test, y, cand_score, champ_score)
+    failed = [c.name for c in checks if not c.passed]
+    passed = not failed
+    blessed = passed or gate.mode == "dry_run"
+    against = "no champion (first model)" if first_model else f"champion v{champion_version}"
+    if passed:
+        summary = f"BLESSED: all {len(checks)} checks pass against {against}"
+    else:
+        summary = (
+            f"{len(failed)} of {len(checks)} checks fail against {against}: {', '.join(failed)}"
+        )
+        summary = ("DRY RUN (blessed anyway): " if blessed else "REJECTED: ") + summary
+    return GateVerdict(
+        blessed=blessed,
+        checks_passed=passed,
+        mode=gate.mode,
+        first_model=first_model,
+        champion_version=None if first_model else str(champion_version),
+        candidate=cand,
+        champion=champ,
+        checks=checks,
+        summary=summary,
+    )
+
+
+def unchanged_verdict(result: GateVerdict, champion_version: str | None) -> GateVerdict:
+    """The verdict when the candidate IS the champion's artifact (same sha256): e.g. a scheduled
+    run on unchanged data. Nothing to register or promote, in any gate mode, so no version and
+    no pull request appear for a byte-identical model."""
+    check = _check(
+        "new_artifact",
+        False,
+        None,
+        None,
+        f"the candidate is champion v{champion_version}'s own artifact (same sha256)",
+    )
+    return result.model_copy(
+        update={
+            "blessed": False,
+            "checks_passed": False,
+            "checks": [*result.checks, check],
+            "summary": f"UNCHANGED: the candidate is champion v{champion_version} itself "
+            "(same sha256); nothing to register or promote",
+        }
+    )
+
+
+def window_of(test: pd.DataFrame, event_time: str | None) -> TestWindow:
+    if event_time and event_time in test.columns:
+        times = test[event_time]
+        return TestWindow(n=len(test), start=str(times.min()), end=str(times.max()))
+    return TestWindow(n=len(test))

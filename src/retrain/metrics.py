@@ -1,0 +1,221 @@
+"""The metric registry: ONE home for what a metric is.
+
+Shaped like scikit-learn's scorer registry and `monitor/stats.py`: each metric is a `Metric`
+(name, task, direction, point function) in `METRICS`, and every part asks here: config
+validation (`metric_names(task)`), the search and evaluate (`score`), the gate (`compute_metrics`
+and the weighted variant `weighted_values` the paired bootstrap runs on), the monitor, the
+replay and the report (`greater_is_better`). Importing this module imports no numpy (config
+loads it); the functions import what they need.
+
+Classification metrics take the positive-class probability, regression ones the prediction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Task = Literal["classification", "regression"]
+EPS = 1e-15  # probability clipping for log loss (as scikit-learn)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    task: Task
+    greater_is_better: bool
+    description: str
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("roc_auc", "classification", True, "area under the ROC curve"),
+        Metric("pr_auc", "classification", True, "average precision (area under the PR curve)"),
+        Metric("log_loss", "classification", False, "cross-entropy of the probabilities"),
+        Metric("brier", "classification", False, "mean squared error of the probabilities"),
+        Metric("rmse", "regression", False, "root mean squared error"),
+        Metric("mae", "regression", False, "mean absolute error"),
+        Metric("r2", "regression", True, "coefficient of determination"),
+    )
+}
+
+
+def metric_names(task: str | None = None) -> tuple[str, ...]:
+    """All metric names, or those of one task, in registry order."""
+    return tuple(n for n, m in METRICS.items() if task is None or m.task == task)
+
+
+def get_metric(name: str) -> Metric:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+
+
+def greater_is_better(name: str) -> bool:
+    return get_metric(name).greater_is_better
+
+
+def score(metric: str, y_true: Any, y_score: Any) -> float:
+    """One metric on labels and scores, computed by scikit-learn."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=float)
+    if metric == "roc_auc":
+        return float(skm.roc_auc_score(y_true, y_score))
+    if metric == "pr_auc":
+        return float(skm.average_precision_score(y_true, y_score))
+    if metric == "log_loss":
+        return float(skm.log_loss(y_true, np.clip(y_score, EPS, 1 - EPS), labels=[0, 1]))
+    if metric == "brier":
+        return float(skm.brier_score_loss(y_true, y_score))
+    if metric == "rmse":
+        return float(np.sqrt(skm.mean_squared_error(y_true, y_score)))
+    if metric == "mae":
+        return float(skm.mean_absolute_error(y_true, y_score))
+    if metric == "r2":
+        return float(skm.r2_score(y_true, y_score))
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def best_f1_threshold(y_true: Any, y_score: Any) -> float:
+    """The probability cut that maximises F1 on (out-of-fold) predictions."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(np.asarray(y_true), y_score)
+    # The last precision/recall pair has no threshold.
+    p, r = precision[:-1], recall[:-1]
+    denom = p + r
+    f1 = np.divide(2 * p * r, denom, out=np.zeros_like(denom), where=denom > 0)
+    return float(thresholds[int(np.argmax(f1))]) if len(thresholds) else 0.5
+
+
+# -- weighted variants: every metric under resampling weights (the gate's bootstrap) ----------
+# Point estimates and the bootstrap share one implementation (vectorised: a block of resamples
+# is a weight matrix, resamples x rows).
+
+
+@dataclass(frozen=True)
+class ScoredRows:
+    """Labels and scores, pre-sorted once so every resample block reuses the order."""
+
+    y: np.ndarray
+    score: np.ndarray
+    order: np.ndarray  # ascending score
+    ends: np.ndarray  # last index (in `order`) of each group of tied scores
+    y_sorted: np.ndarray  # float32, to multiply the float32 weights without up-casting
+    # ROC AUC as Mann-Whitney: for each positive, how many negatives score below / tie it.
+    pos: np.ndarray  # row indices of positives
+    neg_sorted: np.ndarray  # row indices of negatives, ascending score
+    below: np.ndarray  # per positive: number of negatives with a lower score
+    below_or_tied: np.ndarray  # per positive: ... lower or equal score
+    ties: bool  # any positive/negative score ties
+
+
+def prepare_scores(y: np.ndarray, score: np.ndarray) -> ScoredRows:
+    import numpy as np
+
+    order = np.argsort(score, kind="mergesort")
+    s = score[order]
+    ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
+    is_pos = y == 1
+    pos = np.flatnonzero(is_pos)
+    neg = np.flatnonzero(~is_pos)
+    neg_sorted = neg[np.argsort(score[neg], kind="mergesort")]
+    neg_scores = score[neg_sorted]
+    below = np.searchsorted(neg_scores, score[pos], side="left")
+    below_or_tied = np.searchsorted(neg_scores, score[pos], side="right")
+    return ScoredRows(
+        y,
+        score,
+        order,
+        ends,
+        y[order].astype(np.float32),
+        pos,
+        neg_sorted,
+        below,
+        below_or_tied,
+        bool((below_or_tied != below).any()),
+    )
+
+
+def _weighted_roc_auc(d: ScoredRows, w: np.ndarray) -> np.ndarray:
+    """Weighted Mann-Whitney AUC per resample: sum over positives of their weight times the
+    weight of negatives scoring below (+ half the ties), over W_pos x W_neg."""
+    import numpy as np
+
+    w_neg = np.take(w, d.neg_sorted, axis=1)
+    # cumulative negative weight with a leading 0: column k = weight of the k lowest negatives
+    cum = np.zeros((w.shape[0], len(d.neg_sorted) + 1), dtype=np.float64)
+    np.cumsum(w_neg, axis=1, dtype=np.float64, out=cum[:, 1:])
+    credit = np.take(cum, d.below, axis=1)
+    if d.ties:
+        credit += 0.5 * (np.take(cum, d.below_or_tied, axis=1) - credit)
+    w_pos = np.take(w, d.pos, axis=1)
+    n_pos, n_neg = w_pos.sum(axis=1, dtype=np.float64), cum[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.einsum("ij,ij->i", w_pos, credit) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), value, np.nan)
+
+
+def weighted_values(name: str, d: ScoredRows, w: np.ndarray) -> np.ndarray:
+    """Metric `name` for each row of the weight matrix `w` (resamples x rows)."""
+    import numpy as np
+
+    if name == "roc_auc":
+        return _weighted_roc_auc(d, w)
+    total = w.sum(axis=1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if name == "pr_auc":
+            # Per tied-score group: weighted positives and negatives, via running sums taken
+            # at the group ends (much faster than a segmented reduce along the rows).
+            ws = np.take(w, d.order, axis=1)
+            pos_through = np.cumsum(ws * d.y_sorted, axis=1, dtype=np.float64)[:, d.ends]
+            all_through = np.cumsum(ws, axis=1, dtype=np.float64)[:, d.ends]
+            neg_through = all_through - pos_through
+            pos = np.diff(pos_through, axis=1, prepend=0.0)
+            neg = np.diff(neg_through, axis=1, prepend=0.0)
+            n_pos = pos_through[:, -1]
+            # Average precision: thresholds from the highest score down.
+            tp = np.cumsum(pos[:, ::-1], axis=1)
+            fp = np.cumsum(neg[:, ::-1], axis=1)
+            precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+            value = (pos[:, ::-1] * precision).sum(axis=1) / n_pos
+            return np.where(n_pos > 0, value, np.nan)
+        y, p = d.y.astype(np.float64), d.score.astype(np.float64)
+        if name == "log_loss":
+            q = np.clip(p, EPS, 1 - EPS)
+            return (w @ -(y * np.log(q) + (1 - y) * np.log(1 - q))) / total
+        if name == "brier":
+            return (w @ (p - y) ** 2) / total
+        if name == "rmse":
+            return np.sqrt((w @ (p - y) ** 2) / total)
+        if name == "mae":
+            return (w @ np.abs(p - y)) / total
+        if name == "r2":
+            ss_res = w @ (p - y) ** 2
+            ss_tot = w @ y**2 - (w @ y) ** 2 / total
+            return np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.nan)
+    raise ValueError(f"unknown metric {name}")
+
+
+def compute_metrics(task: str, y: np.ndarray, score: np.ndarray) -> dict[str, float | None]:
+    """Every metric of `task` on the whole window (None where undefined, e.g. AUC with one
+    class)."""
+    import numpy as np
+
+    d = prepare_scores(y, score)
+    ones = np.ones((1, len(y)), dtype=np.float32)
+    out: dict[str, float | None] = {}
+    for name in metric_names(task):
+        value = float(weighted_values(name, d, ones)[0])
+        out[name] = None if math.isnan(value) else value
+    return out
