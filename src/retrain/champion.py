@@ -18,9 +18,6 @@ from retrain.errors import UserError
 if TYPE_CHECKING:
     from retrain.registry import Registry
 
-# The registry is read by the champion stage only: the gate itself is local computation on
-# files DVC tracks, so it needs no registry credentials and no `import mlflow` (seconds).
-
 CHAMPION_INFO = "champion.json"
 CHAMPION_MODEL = "model.skops"
 _RERUN_CHAMPION = "re-run the champion stage (dvc repro champion)"

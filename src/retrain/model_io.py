@@ -9,12 +9,11 @@ changed file is caught by its sha256 before skops even opens it.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from retrain.errors import UserError
+from retrain.fileio import atomic_path
 
 # Where the allow-list is declared (named in the errors).
 TYPES_HINT = (
@@ -48,11 +47,7 @@ def save_model(model: Any, path: Path) -> str:
     import skops.io as sio
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         sio.dump(model, tmp)
         unknown = sorted(set(sio.get_untrusted_types(file=tmp)) - set(trusted_types()))
         if unknown:
@@ -60,9 +55,6 @@ def save_model(model: Any, path: Path) -> str:
                 f"the model uses types not in the allow-list: {', '.join(unknown)}",
                 f"review them and declare them in {TYPES_HINT}",
             )
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return sha256_file(path)
 
 
