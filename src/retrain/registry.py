@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -341,10 +342,14 @@ class MlflowRegistry:
         try:
             return self._client.create_experiment(name, artifact_location=location)
         except MlflowException as exc:  # created concurrently by another push
-            exp = self._client.get_experiment_by_name(name)
-            if exp is None:
-                raise exc from None
-            return exp.experiment_id
+            # The other writer's row can take a moment to become visible (sqlite's busy
+            # writer, a server behind a pool): look again briefly before giving up.
+            for delay in (0.0, 0.2, 0.5, 1.0, 2.0):
+                time.sleep(delay)
+                exp = self._client.get_experiment_by_name(name)
+                if exp is not None:
+                    return exp.experiment_id
+            raise exc from None
 
     def _ensure_model(self, model: str) -> None:
         from mlflow.exceptions import MlflowException
