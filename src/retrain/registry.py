@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
