@@ -43,6 +43,7 @@ def _place_run_outputs(root: Path) -> None:
         (root / dest).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(FIX / src, root / dest)
     shutil.copytree(FIX / "plots", root / "plots")
+    shutil.copytree(FIX / "cost", root / "metrics" / "cost")
 
 
 @pytest.fixture
@@ -109,6 +110,9 @@ def test_full_report_has_every_section_with_real_numbers(
     assert "candidate.roc" not in md  # gate.json is in its own section, not the metrics diff
     assert "| 5 | `random_forest` | 0.6877 |" in md
     assert "`C=3.2`" not in md  # rank 6
+    # cost: the stages' records summed (170.1 s wall, 284.2 CPU s, 2.2 GB peak, $0.0142)
+    assert "**This retrain: 2 min 50 s, 4.7 CPU-min, 2.2 GB peak, ≈ $0.014 at $0.18" in md
+    assert "| `train` | 2 min 9 s | 231.4 | 1630 | $0.0116 | 1800 |" in md
     # plots: PNGs beside the report, linked relatively (what CML uploads)
     for name in ("plot-roc.png", "plot-confusion.png", "plot-importance.png"):
         assert f"]({name})" in md

@@ -432,6 +432,28 @@ class DriftResult(Artifact):
     dispatch: DispatchEvent | None
 
 
+# -- cost ------------------------------------------------------------------------------------
+
+
+class StageCost(Artifact):
+    """`metrics/cost/<stage>.json`: what one run of a stage cost, as the OS measured it.
+
+    Wall time from the process's start (interpreter start-up included); CPU seconds are user +
+    system time of the process and of the child processes it waited for; peak RSS is the larger
+    of the process's and its largest child's."""
+
+    WHAT: ClassVar[str] = "stage cost record"
+    stage: str
+    wall_s: float
+    cpu_s: float
+    cpu_user_s: float
+    cpu_system_s: float
+    peak_rss_mb: float
+    price_per_cpu_hour: float
+    usd: float
+    budget_cpu_s: float | None = None
+
+
 # -- documentation ---------------------------------------------------------------------------
 # docs/contracts.md carries this table between the markers below; tests/test_artifacts.py fails
 # when it is stale. Regenerate: `uv run python -m retrain.artifacts --write docs/contracts.md`.

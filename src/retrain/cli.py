@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -67,7 +69,9 @@ def _usage() -> str:
         "GitOps continuous retraining. Commands:",
         *(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()),
         "",
-        "`retrain <command> --help` shows a command's options.",
+        "`retrain <command> --help` shows a command's options. Any command also takes",
+        "`--cost metrics/cost/<stage>.json`: record the process's wall, CPU seconds and peak",
+        "memory there and enforce params.yaml `cost.budget.<stage>` (see retrain.cost).",
     ]
     return "\n".join(lines)
 
@@ -88,17 +92,60 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from retrain import logs
-    from retrain.errors import UserError
+    from retrain.errors import BudgetExceeded, UserError
 
     logs.quiet_environment()
-    module = importlib.import_module(COMMANDS[name][0])
     try:
-        return int(module.cli(rest) or 0)
-    except UserError as err:
+        rest, cost_path = _take_option(rest, "--cost")
+        module = importlib.import_module(COMMANDS[name][0])
+        if cost_path is None:
+            return int(module.cli(rest) or 0)
+        return _run_costed(module.cli, rest, Path(cost_path))
+    except (UserError, BudgetExceeded) as err:
         print(f"retrain {name}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _take_option(args: list[str], flag: str) -> tuple[list[str], str | None]:
+    """`args` without `flag VALUE` / `flag=VALUE`, and VALUE (None when absent)."""
+    from retrain.errors import UserError
+
+    for i, arg in enumerate(args):
+        if arg == flag:
+            if i + 1 >= len(args) or args[i + 1].startswith("-"):
+                raise UserError(
+                    f"{flag} needs a value", f"pass e.g. {flag} metrics/cost/train.json"
+                )
+            return args[:i] + args[i + 2 :], args[i + 1]
+        if arg.startswith(flag + "="):
+            return args[:i] + args[i + 1 :], arg.split("=", 1)[1]
+    return args, None
+
+
+def _run_costed(command: Callable[[list[str]], int | None], args: list[str], out: Path) -> int:
+    """Run a stage under its CPU budget; on success write what the whole process cost to
+    `out` (its stem names the stage: metrics/cost/<stage>.json)."""
+    from retrain import cost
+    from retrain.config import load_params
+    from retrain.config.cost import CostSection
+    from retrain.errors import UserError
+
+    if out.suffix != ".json":
+        raise UserError(
+            f"--cost must name a .json file, got {out}", "pass metrics/cost/<stage>.json"
+        )
+    stage = out.stem
+    params_path = Path(_take_option(args, "--params")[1] or "params.yaml")
+    settings = load_params(params_path).cost if params_path.is_file() else CostSection()
+    limit = settings.cpu_limit(stage)
+    if limit is not None:
+        cost.enforce_cpu_budget(stage, limit, f"cost.budget.{stage}")
+    code = int(command(args) or 0)
+    if code == 0:
+        cost.measure(stage, settings.price_per_cpu_hour, limit).write(out)
+    return code
 
 
 if __name__ == "__main__":

@@ -82,6 +82,12 @@ def test_dvc_repro_through_prepare_then_nothing_to_do(repo: Path) -> None:
     assert (repo / "build" / "validation" / "result.json").is_file()
     assert not any((repo / "data").glob("*.parquet"))  # Feast's sources live in .feast/
     assert (repo / ".feast" / "registry.db").is_file()
+    # every stage that ran recorded what its process cost, as the OS measured it
+    from retrain.artifacts import StageCost
+
+    for stage in ("extract", "validate", "prepare"):
+        cost = StageCost.read(repo / "metrics" / "cost" / f"{stage}.json", "re-run")
+        assert cost.stage == stage and cost.cpu_s > 0 and cost.wall_s > 0 and cost.peak_rss_mb > 50
 
     outputs = [
         repo / "build" / "features" / "features.parquet",

@@ -73,6 +73,11 @@ def test_train_writes_contract_outputs_and_one_parent_run_with_a_child_per_trial
     assert {"git_commit", "data_hash", "params_hash", "best_family"} <= set(parent.data.tags)
     assert parent.data.params["best.family"] == search["best_family"]
     assert parent.data.metrics["cv_roc_auc"] == pytest.approx(search["cv_score"])
+    # the stage's own cost, from the OS, on the parent run
+    assert parent.data.metrics["cost.cpu_s"] > 0 and parent.data.metrics["cost.peak_rss_mb"] > 50
+    assert parent.data.metrics["cost.usd"] == pytest.approx(
+        parent.data.metrics["cost.cpu_s"] / 3600 * 0.18, rel=1e-3
+    )
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
     assert {"leaderboard.json", "search.json"} <= artifacts
     assert len(runs) - 1 == search["n_trials"]  # one child per trial

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from retrain.config.base import DEFAULT_TIMEZONE, BaseSection, Section, check_timezone
+from retrain.config.cost import CostSection
 from retrain.config.dispatch import DispatchSection
 from retrain.config.evaluate import EvaluateSection
 from retrain.config.export import ExportSection
@@ -64,6 +65,7 @@ class Params(Section):
     monitor: MonitorSection = MonitorSection()
     dispatch: DispatchSection = DispatchSection()
     replay: ReplaySection = ReplaySection()
+    cost: CostSection = CostSection()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

@@ -11,16 +11,13 @@ import argparse
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from retrain.artifacts import (
     SearchSummary,
 )
 from retrain.errors import UserError
 from retrain.prepared import read_table
-
-if TYPE_CHECKING:
-    pass
 from retrain.training import check_training_data, train
 
 log = logging.getLogger("retrain.train")
@@ -72,7 +69,7 @@ def cli(argv: list[str]) -> int:
     if args.worker < 0:
         raise UserError(f"--worker must be >= 0, got {args.worker}", "pass 0, 1, 2, ...")
 
-    from retrain import lineage
+    from retrain import cost, lineage
     from retrain.config import load_params, params_hash
     from retrain.model_io import save_model
     from retrain.search.study import SearchSettings
@@ -114,8 +111,14 @@ def cli(argv: list[str]) -> int:
     except BaseException:
         tracker.fail()
         raise
+    # What the stage cost up to here, from the OS (the final record: metrics/cost/train.json).
+    spent = cost.measure("train", params.cost.price_per_cpu_hour, params.cost.cpu_limit("train"))
+    record = _run_record(search)
+    record["metrics"] |= {
+        f"cost.{name}": getattr(spent, name) for name in ("wall_s", "cpu_s", "peak_rss_mb", "usd")
+    }
     tracker.finish(
-        **_run_record(search),
+        **record,
         artifacts={
             "leaderboard.json": outcome.leaderboard.to_dict(),
             "search.json": search.to_dict(),
