@@ -1,0 +1,177 @@
+"""Performance estimated without labels: confidence-based performance estimation (CBPE).
+
+The method of NannyML's CBPE (Kuśmierczyk et al., nannyml.readthedocs.io "Estimation of
+Performance of the Monitored Model"): calibrate the champion's scores on a labelled reference
+window (isotonic regression, scores -> P(label = 1)), then on unlabelled current rows treat each
+calibrated probability as the chance that the row is a positive. The expected confusion counts
+at every threshold follow, and with them the expected ROC curve, its AUC and the accuracy.
+
+It holds under covariate shift (the inputs move, P(label | score) does not); under concept
+drift it cannot see the change, which is why the realised metric (`decay`) stays the check once
+labels arrive. Implemented here rather than taken from the `nannyml` package, which would pull
+FLAML, plotly/kaleido, cloud file systems and a telemetry client into the monitor.
+
+The interval is the spread of the metric over label sets drawn from the calibrated
+probabilities (Monte Carlo, seeded): the realised value's sampling uncertainty given the
+estimate's assumptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from retrain.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sklearn.isotonic import IsotonicRegression
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An estimated metric with its central interval (`level`, e.g. 0.9)."""
+
+    metric: str
+    value: float
+    low: float
+    high: float
+    level: float
+    n_rows: int
+
+    def contains(self, realised: float) -> bool:
+        return self.low <= realised <= self.high
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Scores -> P(label = 1), fitted on the labelled reference window."""
+
+    model: IsotonicRegression
+    n_reference: int
+
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return np.clip(self.model.predict(np.asarray(scores, dtype=float)), 0.0, 1.0)
+
+
+def calibrate(scores: np.ndarray, labels: np.ndarray, min_rows: int = 100) -> Calibrator:
+    """Fit the isotonic calibration of `scores` to the 0/1 `labels` of the reference window."""
+    import numpy as np
+    from sklearn.isotonic import IsotonicRegression
+
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels)
+    if len(scores) != len(labels):
+        raise ValueError("scores and labels differ in length")
+    if len(scores) < min_rows:
+        raise UserError(
+            f"the reference window has {len(scores)} labelled rows; CBPE needs at least {min_rows}",
+            "widen the reference (test) window, or use the `decay` policy",
+        )
+    if len(np.unique(labels)) != 2 or not np.isin(labels, (0, 1)).all():
+        raise UserError(
+            "the reference window's labels are not both 0 and 1",
+            "estimate performance against a reference window holding both classes",
+        )
+    model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    model.fit(scores, labels.astype(float))
+    return Calibrator(model, len(scores))
+
+
+def expected_roc_auc(scores: np.ndarray, probabilities: np.ndarray) -> float:
+    """AUC of the expected ROC curve: sum over pairs i != j of p_i (1 - p_j) [s_i > s_j]
+    (ties count half), over sum(p) * sum(1 - p) less the self pairs."""
+    import numpy as np
+
+    s, p = np.asarray(scores, dtype=float), np.asarray(probabilities, dtype=float)
+    order = np.argsort(s, kind="mergesort")
+    s, p = s[order], p[order]
+    q = 1.0 - p
+    # negatives' weight strictly below each row's score, and within its tie group
+    starts = np.searchsorted(s, s, side="left")
+    ends = np.searchsorted(s, s, side="right")
+    cum_q = np.r_[0.0, np.cumsum(q)]
+    below = cum_q[starts]
+    tied = cum_q[ends] - cum_q[starts] - q  # the tie group without the row itself
+    pairs = p.sum() * q.sum() - (p * q).sum()
+    if pairs <= 0:
+        return float("nan")
+    return float((p * (below + 0.5 * tied)).sum() / pairs)
+
+
+def expected_accuracy(probabilities: np.ndarray, predicted_positive: np.ndarray) -> float:
+    import numpy as np
+
+    p = np.asarray(probabilities, dtype=float)
+    return float(np.where(predicted_positive, p, 1.0 - p).mean())
+
+
+def _sampled_roc_auc(
+    scores: np.ndarray, probabilities: np.ndarray, draws: int, seed: int
+) -> np.ndarray:
+    """ROC AUC of `draws` label sets drawn from the probabilities (Mann-Whitney on midranks)."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)  # midranks: ties count half
+    rng = np.random.default_rng(seed)
+    values = np.empty(draws)
+    chunk = max(1, 2_000_000 // max(1, len(scores)))
+    for start in range(0, draws, chunk):
+        k = min(chunk, draws - start)
+        labels = rng.random((k, len(scores))) < probabilities
+        n_pos = labels.sum(axis=1)
+        n_neg = len(scores) - n_pos
+        rank_sum = labels @ ranks
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values[start : start + k] = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return values
+
+
+def estimate_roc_auc(
+    calibrator: Calibrator,
+    scores: np.ndarray,
+    *,
+    level: float = 0.9,
+    draws: int = 300,
+    seed: int = 0,
+) -> Estimate:
+    """The champion's ROC AUC on unlabelled `scores`, with a `level` interval."""
+    import numpy as np
+
+    scores = np.asarray(scores, dtype=float)
+    if len(scores) == 0:
+        raise UserError("no current rows to estimate on", "check the monitor's current window")
+    p = calibrator.probabilities(scores)
+    sampled = _sampled_roc_auc(scores, p, draws, seed)
+    sampled = sampled[np.isfinite(sampled)]
+    tail = (1 - level) / 2
+    low, high = np.quantile(sampled, [tail, 1 - tail]) if len(sampled) else (np.nan, np.nan)
+    return Estimate(
+        "roc_auc", expected_roc_auc(scores, p), float(low), float(high), level, len(scores)
+    )
+
+
+def estimate_accuracy(
+    calibrator: Calibrator,
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    level: float = 0.9,
+    draws: int = 300,
+    seed: int = 0,
+) -> Estimate:
+    """Expected accuracy at the model's `threshold` on unlabelled `scores`."""
+    import numpy as np
+
+    scores = np.asarray(scores, dtype=float)
+    p = calibrator.probabilities(scores)
+    predicted = scores >= threshold
+    rng = np.random.default_rng(seed)
+    sampled = np.array([((rng.random(len(p)) < p) == predicted).mean() for _ in range(draws)])
+    tail = (1 - level) / 2
+    low, high = np.quantile(sampled, [tail, 1 - tail])
+    return Estimate(
+        "accuracy", expected_accuracy(p, predicted), float(low), float(high), level, len(p)
+    )
