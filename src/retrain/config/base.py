@@ -12,9 +12,13 @@ DEFAULT_TIMEZONE = "UTC"
 
 
 class Section(BaseModel):
-    """Frozen, strict base for every params section."""
+    """Frozen, strict base for every params section.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    No float param may be inf or NaN (`.inf`/`.nan` in YAML): a NaN bound makes every
+    comparison false, so a tampered threshold would silently pass everything.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def check_timezone(value: str) -> str:
@@ -32,7 +36,8 @@ TimeZone = Annotated[str, AfterValidator(check_timezone)]
 
 
 class BaseSection(Section):
-    seed: int = 42
+    # numpy and scikit-learn take seeds in [0, 2**32 - 1].
+    seed: int = Field(42, ge=0, le=2**32 - 1)
     model_name: str = Field("flight-delay", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     task: Literal["classification", "regression"] = "classification"
     # Column the label comes from. Classification: label = target > positive_above

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 from retrain.config.base import Section
 from retrain.config.extract import Window
-from retrain.statnames import DEFAULT_THRESHOLDS, check_statistic_name
+from retrain.statnames import CATALOGUE, DEFAULT_THRESHOLDS, check_statistic_name
 
 
 def _known_statistic(name: str, kind: str) -> str:
@@ -88,6 +88,10 @@ class MonitorSection(Section):
             _known_statistic(name, "any")
             if not value > 0:
                 raise ValueError(f"threshold for {name!r} must be > 0, got {value}")
+            if CATALOGUE[name].uses_p_value and not value < 1:
+                raise ValueError(
+                    f"threshold for {name!r} is a significance level and must be < 1, got {value}"
+                )
         return thresholds
 
     def threshold(self, statistic: str) -> float:
