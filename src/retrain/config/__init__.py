@@ -147,10 +147,10 @@ def _describe(err: dict[str, Any]) -> str:
     loc = tuple("validate" if p == "validate_" else p for p in err["loc"])
     dotted = ".".join(str(p) for p in loc)
     section = ".".join(str(p) for p in loc[:-1]) or "(top level)"
-    if err["type"] == "extra_forbidden" and isinstance(loc[-1], bool):
+    if err["type"] == "invalid_key" and isinstance(err.get("input"), bool):
         return (
-            f"key {loc[-1]!r} in section '{section}': YAML reads unquoted yes/no/on/off as "
-            "booleans; quote the key (e.g. 'on') if you meant text"
+            f"key {err['input']!r} in section '{section}': YAML reads unquoted "
+            "yes/no/on/off/true/false as booleans; quote the key (e.g. 'on') if you meant text"
         )
     if err["type"] == "extra_forbidden":
         parent = _model_at(Params, loc[:-1])
