@@ -23,7 +23,7 @@ PID_TAG, HOST_TAG, PID_START_TAG = "retrain.pid", "retrain.host", "retrain.pid_s
 CLOSED_TAG = "retrain.closed_by"
 
 
-def _process_start(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     """The kernel's start time of `pid` (Linux /proc, clock ticks since boot): tells a reused
     pid from the original process. None where /proc is not available."""
     try:
@@ -42,7 +42,7 @@ def _process_gone(pid: int, started: str | None) -> bool:
         return True
     except PermissionError:
         pass  # alive, another user's
-    now = _process_start(pid)
+    now = process_start(pid)
     if now == "zombie":
         return True
     return started is not None and now is not None and now != started  # pid reused
@@ -160,7 +160,7 @@ class MlflowTracker:
         owner = {
             PID_TAG: str(os.getpid()),
             HOST_TAG: socket.gethostname(),
-            PID_START_TAG: _process_start(os.getpid()) or "",
+            PID_START_TAG: process_start(os.getpid()) or "",
         }
         run = self.client.create_run(
             self.experiment_id,
