@@ -328,11 +328,9 @@ def read_table(path: Path, encoding: str, limits: InputLimits | None = None) -> 
 
     `path` must already be confined (fileio.confined). Every cap in `limits` is checked
     before pandas parses the file (the exact row/column/field caps again after). No message
-    quotes the file's content: only its path, sizes, counts and positions.
+    quotes the file's content: only its path, sizes, counts and positions. pandas and pyarrow
+    are imported only after the streamed checks pass (a refusal costs no import time).
     """
-    import pandas as pd
-    import pyarrow as pa
-
     from retrain.config.extract import InputLimits
 
     limits = limits or InputLimits()
@@ -347,6 +345,9 @@ def read_table(path: Path, encoding: str, limits: InputLimits | None = None) -> 
     name = path.name.lower()
     if name.endswith(".parquet"):
         _check_parquet(path, limits)
+        import pandas as pd
+        import pyarrow as pa
+
         try:
             frame = pd.read_parquet(path)
         except (pa.ArrowException, OSError) as exc:
@@ -358,6 +359,8 @@ def read_table(path: Path, encoding: str, limits: InputLimits | None = None) -> 
         return frame
     if name.endswith((".csv", ".csv.gz", ".csv.zip")):
         scan_csv(path, limits)
+        import pandas as pd
+
         try:
             frame = pd.read_csv(path, encoding=encoding, encoding_errors="strict")
         except UnicodeDecodeError as exc:
