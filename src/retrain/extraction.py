@@ -393,9 +393,9 @@ def table_features(
     limits: InputLimits | None = None,
 ) -> pd.DataFrame:
     """features.parquet content for source `table`: the user's columns, window-filtered."""
+    frame = read_table(path, encoding, limits)  # imports pandas once the file passed its caps
     import pandas as pd
 
-    frame = read_table(path, encoding, limits)
     required = {"base.key": key, "base.target": target}
     if event_time is not None:
         required["base.event_time"] = event_time
