@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +32,30 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
+# Measured from a lean interpreter: a child's ru_maxrss starts at the RSS of the process it
+# was forked from, so forking from this one (pandas loaded, ~150 MB) would hide the real peak.
+MEASURE = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps({"wall_s": time.perf_counter() - start,
+                  "cpu_s": usage.ru_utime + usage.ru_stime,
+                  "peak_rss_mb": usage.ru_maxrss / 1024,
+                  "code": os.waitstatus_to_exitcode(status)}))
+"""
+
+
 def run(cmd: list[str], cwd: Path, expect: int) -> dict[str, Any]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    code = os.waitstatus_to_exitcode(status)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, *cmd], cwd=cwd, capture_output=True, text=True
+    )
+    err = done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    code = result.pop("code")
     if code != expect or "Traceback" in err or "wJalr" in err:
         raise RuntimeError(f"{' '.join(cmd)}: exit {code} (expected {expect}):\n{err[-2000:]}")
-    return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
-        "message": err.strip().splitlines()[0][:160] if err.strip() else "",
-    }
+    return {**result, "message": err.strip().splitlines()[0][:160] if err.strip() else ""}
 
 
 def table_params(project: Path, path: str, **limits: int) -> Path:
