@@ -93,10 +93,21 @@ def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
             tmp.unlink(missing_ok=True)
 
 
+# Largest JSON file any part reads (artifacts, payloads, plot data are KBs to a few MBs).
+MAX_JSON_BYTES = 256 * 1024**2
+
+
 def read_json(path: Path, what: str, hint: str) -> Any:
-    """Parsed JSON of `path`; a missing or malformed file is a UserError naming `what`."""
+    """Parsed JSON of `path`; a missing, oversized or malformed file is a UserError naming
+    `what` (the message never quotes the file)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise UserError(
+                f"{what} {path} is {size:,} bytes; JSON inputs may have at most {MAX_JSON_BYTES:,}",
+                hint,
+            )
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}", hint) from None
