@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from retrain.search.tracker import (
     PID_START_TAG,
     PID_TAG,
     MlflowTracker,
+    host_id,
     process_start,
 )
 
@@ -73,7 +73,7 @@ def test_run_of_a_killed_train_is_marked_killed_by_the_next_train(
         assert len(runs) == 1, "the training subprocess opened no run in time"
         killed = runs[0]
         assert killed.data.tags[PID_TAG] == str(victim.pid)
-        assert killed.data.tags[HOST_TAG] == socket.gethostname()
+        assert killed.data.tags[HOST_TAG] == host_id()
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
@@ -84,7 +84,7 @@ def test_run_of_a_killed_train_is_marked_killed_by_the_next_train(
     after = client.get_run(killed.info.run_id)
     assert after.info.status == "KILLED"
     assert after.data.tags[CLOSED_TAG] == f"stale run sweep: process {victim.pid} on " + (
-        f"{socket.gethostname()} is gone"
+        f"{host_id()} is gone"
     )
     assert running_training_runs(client, after.info.experiment_id) == []
     assert not (tmp_path / "build" / "killed").exists()  # the killed run wrote nothing
@@ -105,7 +105,7 @@ def test_live_and_recent_foreign_runs_stay_running_old_foreign_ones_are_closed(
         )
         return created.info.run_id
 
-    me = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    me = {PID_TAG: str(os.getpid()), HOST_TAG: host_id()}
     live = run({**me, PID_START_TAG: process_start(os.getpid()) or ""}, hours_ago=100)
     reused = run({**me, PID_START_TAG: "1"})  # this pid, but another process's start time
     foreign_recent = run({PID_TAG: "1", HOST_TAG: "other-host"}, hours_ago=1)
@@ -128,7 +128,7 @@ def test_a_new_training_run_records_its_owner(mlflow_uri: str, tmp_path: Path) -
     tracker = MlflowTracker("owner", tmp_path)
     tracker.start(run_name="t", tags={}, params={})
     tags = tracker.client.get_run(tracker.run_id).data.tags
-    assert tags[PID_TAG] == str(os.getpid()) and tags[HOST_TAG] == socket.gethostname()
+    assert tags[PID_TAG] == str(os.getpid()) and tags[HOST_TAG] == host_id()
     assert tags[PID_START_TAG] == process_start(os.getpid())
     assert tracker.close_stale_runs() == {}  # its own live run is never closed
     tracker.fail()

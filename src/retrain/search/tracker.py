@@ -23,6 +23,16 @@ PID_TAG, HOST_TAG, PID_START_TAG = "retrain.pid", "retrain.host", "retrain.pid_s
 CLOSED_TAG = "retrain.closed_by"
 
 
+def host_id() -> str:
+    """This machine as seen by its pids: the host name plus the pid namespace (two containers
+    with one host name do not see each other's pids, so their runs count as another host's)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # e.g. pid:[4026531836]
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{namespace}"
+
+
 def process_start(pid: int) -> str | None:
     """The kernel's start time of `pid` (Linux /proc, clock ticks since boot): tells a reused
     pid from the original process. None where /proc is not available."""
@@ -149,7 +159,7 @@ class MlflowTracker:
             run_view_type=ViewType.ACTIVE_ONLY,
             max_results=5000,
         )
-        stale = stale_runs(list(runs), socket.gethostname(), max_age_hours, int(time.time() * 1000))
+        stale = stale_runs(list(runs), host_id(), max_age_hours, int(time.time() * 1000))
         for run_id, reason in stale.items():
             self.client.set_tag(run_id, CLOSED_TAG, f"stale run sweep: {reason}")
             self.client.set_terminated(run_id, status="KILLED")
@@ -159,7 +169,7 @@ class MlflowTracker:
     def start(self, *, run_name: str, tags: dict[str, str], params: dict[str, Any]) -> None:
         owner = {
             PID_TAG: str(os.getpid()),
-            HOST_TAG: socket.gethostname(),
+            HOST_TAG: host_id(),
             PID_START_TAG: process_start(os.getpid()) or "",
         }
         run = self.client.create_run(
