@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path, PurePath
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +34,17 @@ def check_timezone(value: str) -> str:
 
 
 TimeZone = Annotated[str, AfterValidator(check_timezone)]
+
+
+def check_project_path(value: PurePath) -> PurePath:
+    """A path the pipeline writes (and reads back) must stay in the project: relative, no `..`
+    (symlinks inside the project are the repository's own business)."""
+    if value.is_absolute() or ".." in value.parts:
+        raise ValueError(f"{str(value)!r} must be a relative path inside the project, without '..'")
+    return value
+
+
+ProjectPath = Annotated[Path, AfterValidator(check_project_path)]
 
 
 class BaseSection(Section):

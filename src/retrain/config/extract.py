@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from retrain.config.base import DEFAULT_TIMEZONE, Section, TimeZone
+from retrain.config.base import DEFAULT_TIMEZONE, ProjectPath, Section, TimeZone
 
 
 class Window(Section):
@@ -55,7 +55,7 @@ class Window(Section):
 class FeastOptions(Section):
     # Feast's registry, SQLite online store and parquet sources live here (gitignored).
     # The CLI's --feast-dir overrides it.
-    work_dir: Path = Path(".feast")
+    work_dir: ProjectPath = Path(".feast")
     # Daily history aggregates for day D are published at local midnight after D plus this
     # many hours, when nearly every flight of D has landed (outcome known). In 2013, at 5 h an
     # estimated 239 flights (0.07%, heavy delays) were still in the air, at 6 h 82, at 8 h 29;

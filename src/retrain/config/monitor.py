@@ -9,10 +9,11 @@ sample size. bench/bench_drift.py shows the columns each choice flags on the 201
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import PurePath
 
 from pydantic import Field, field_validator
 
-from retrain.config.base import Section
+from retrain.config.base import Section, check_project_path
 from retrain.config.extract import Window
 from retrain.statnames import CATALOGUE, DEFAULT_THRESHOLDS, check_statistic_name
 
@@ -70,6 +71,12 @@ class MonitorSection(Section):
     trigger: TriggerPolicy = TriggerPolicy()
     # Consecutive-signal counter between runs (small JSON file).
     state_file: str = "build/monitor/state.json"
+
+    @field_validator("state_file")
+    @classmethod
+    def _inside_project(cls, value: str) -> str:
+        check_project_path(PurePath(value))
+        return value
 
     @field_validator("numeric_statistic", "prediction_statistic")
     @classmethod
