@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from retrain.errors import UserError
 from retrain.featurestore.sources import (
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from retrain.config import Params
-    from retrain.config.extract import Window
+    from retrain.config.extract import InputLimits, Window
 
 
 KEY_COLUMNS = ("flight_id", "event_time")
@@ -186,28 +186,183 @@ def feast_features(
     return out[list(FEATURE_COLUMNS)], join_seconds
 
 
-def read_table(path: Path, encoding: str) -> pd.DataFrame:
-    """The user's parquet or CSV file, with errors that say which file and how to fix it."""
-    import pandas as pd
-    import pyarrow as pa
+# Bytes decompressed per step of the streamed size check (a bomb is refused after ~1 step).
+SCAN_CHUNK = 1024 * 1024
+_LIMIT_HINT = "if the file is genuine, raise extract.limits.{key} in params.yaml"
 
+
+def _over(path: Path, what: str, value: int, key: str, limit: int) -> UserError:
+    return UserError(
+        f"{path}: {what} ({value:,}) exceeds extract.limits.{key} ({limit:,}); "
+        "refused before parsing",
+        _LIMIT_HINT.format(key=key),
+    )
+
+
+def _open_csv_stream(path: Path) -> Any:
+    """A binary stream of the CSV text: decompressed on the fly for .csv.gz / .csv.zip."""
+    import gzip
+    import zipfile
+
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if name.endswith(".zip"):
+        archive = zipfile.ZipFile(path)
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) != 1:
+            archive.close()
+            raise UserError(
+                f"{path} holds {len(members)} files; a .csv.zip must hold exactly one CSV",
+                "zip the one CSV file alone",
+            )
+        return archive.open(members[0])
+    return path.open("rb")
+
+
+def scan_csv(path: Path, limits: InputLimits) -> None:
+    """Stream the (decompressed) CSV once, refusing it as soon as a cap is exceeded.
+
+    Counts decompressed bytes, lines (rows + header; quoted newlines count too, so this errs
+    on the side of refusing) and the longest line, and the header's columns. Memory stays at
+    one chunk: a gzip bomb of one 2 GiB field is refused after ~max_line_bytes of it.
+    """
+    import gzip
+    import zipfile
+    import zlib
+
+    total = lines = line = 0
+    header: bytes | None = b""
+    try:
+        with _open_csv_stream(path) as stream:
+            while chunk := stream.read(SCAN_CHUNK):
+                total += len(chunk)
+                if total > limits.max_decompressed_bytes:
+                    raise _over(
+                        path,
+                        "decompressed size (bytes, so far)",
+                        total,
+                        "max_decompressed_bytes",
+                        limits.max_decompressed_bytes,
+                    )
+                parts = chunk.split(b"\n")
+                if header is not None:
+                    header += parts[0][: limits.max_line_bytes + 1 - len(header)]
+                    if len(parts) > 1:
+                        columns = header.count(b",") + 1
+                        if columns > limits.max_columns:
+                            raise _over(
+                                path, "header columns", columns, "max_columns", limits.max_columns
+                            )
+                        header = None
+                longest = max(line + len(parts[0]), *(len(p) for p in parts[1:-1]), 0)
+                line = len(parts[-1]) if len(parts) > 1 else line + len(parts[0])
+                if max(longest, line) > limits.max_line_bytes:
+                    raise _over(
+                        path,
+                        "a line's length (bytes, so far)",
+                        max(longest, line),
+                        "max_line_bytes",
+                        limits.max_line_bytes,
+                    )
+                lines += len(parts) - 1
+                if lines > limits.max_rows + 1:
+                    raise _over(path, "rows (so far)", lines - 1, "max_rows", limits.max_rows)
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
+        raise UserError(
+            f"{path} cannot be decompressed: {type(exc).__name__}",
+            "write it again (gzip or zip of one UTF-8 CSV), or use an uncompressed .csv",
+        ) from None
+
+
+def _check_parquet(path: Path, limits: InputLimits) -> None:
+    """Rows, columns and uncompressed size from the parquet footer, before reading data."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (pa.ArrowException, OSError) as exc:
+        raise UserError(
+            f"{path} is not a readable parquet file ({type(exc).__name__})",
+            "write it with pandas.DataFrame.to_parquet or use a CSV file",
+        ) from None
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    checks = [
+        ("rows", meta.num_rows, "max_rows", limits.max_rows),
+        ("columns", meta.num_columns, "max_columns", limits.max_columns),
+        (
+            "uncompressed size (bytes)",
+            size,
+            "max_decompressed_bytes",
+            limits.max_decompressed_bytes,
+        ),
+    ]
+    for what, value, key, limit in checks:
+        if value > limit:
+            raise _over(path, what, value, key, limit)
+
+
+def _check_shape(path: Path, frame: pd.DataFrame, limits: InputLimits) -> None:
+    """Exact caps on the parsed table (the streamed scan counts approximately)."""
+    if len(frame) > limits.max_rows:
+        raise _over(path, "rows", len(frame), "max_rows", limits.max_rows)
+    if frame.shape[1] > limits.max_columns:
+        raise _over(path, "columns", frame.shape[1], "max_columns", limits.max_columns)
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype.kind in "OSU" or str(values.dtype) == "string":
+            longest = values.map(lambda v: len(v) if isinstance(v, str | bytes) else 0).max()
+            if longest and longest > limits.max_field_chars:
+                raise _over(
+                    path,
+                    "a text value's length (characters)",
+                    int(longest),
+                    "max_field_chars",
+                    limits.max_field_chars,
+                )
+
+
+def read_table(path: Path, encoding: str, limits: InputLimits | None = None) -> pd.DataFrame:
+    """The user's parquet or CSV file, with errors that say which file and how to fix it.
+
+    `path` must already be confined (fileio.confined). Every cap in `limits` is checked
+    before pandas parses the file (the exact row/column/field caps again after). No message
+    quotes the file's content: only its path, sizes, counts and positions. pandas and pyarrow
+    are imported only after the streamed checks pass (a refusal costs no import time).
+    """
+    from retrain.config.extract import InputLimits
+
+    limits = limits or InputLimits()
     if not path.is_file():
         raise UserError(
             f"extract.table.path {path} does not exist",
             "put the file there (under data/ so DVC tracks it) or correct extract.table.path",
         )
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise _over(path, "file size (bytes)", size, "max_file_bytes", limits.max_file_bytes)
     name = path.name.lower()
     if name.endswith(".parquet"):
+        _check_parquet(path, limits)
+        import pandas as pd
+        import pyarrow as pa
+
         try:
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
         except (pa.ArrowException, OSError) as exc:
             raise UserError(
-                f"{path} is not a readable parquet file: {exc}",
+                f"{path} is not a readable parquet file ({type(exc).__name__})",
                 "write it with pandas.DataFrame.to_parquet or use a CSV file",
             ) from None
+        _check_shape(path, frame, limits)
+        return frame
     if name.endswith((".csv", ".csv.gz", ".csv.zip")):
+        scan_csv(path, limits)
+        import pandas as pd
+
         try:
-            return pd.read_csv(path, encoding=encoding, encoding_errors="strict")
+            frame = pd.read_csv(path, encoding=encoding, encoding_errors="strict")
         except UnicodeDecodeError as exc:
             raise UserError(
                 f"{path} is not valid {encoding} text ({exc.reason} at byte {exc.start})",
@@ -215,10 +370,13 @@ def read_table(path: Path, encoding: str) -> pd.DataFrame:
                 "extract.table.encoding to the file's encoding",
             ) from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, LookupError) as exc:
+            # pandas' messages give positions and counts, never the offending text.
             raise UserError(
                 f"{path} cannot be parsed as CSV with encoding {encoding!r}: {exc}",
                 "check the file (comma-separated, one header row) and extract.table.encoding",
             ) from None
+        _check_shape(path, frame, limits)
+        return frame
     raise UserError(
         f"extract.table.path {path} has an unsupported type",
         "use a .parquet, .csv, .csv.gz or .csv.zip file",
@@ -226,12 +384,18 @@ def read_table(path: Path, encoding: str) -> pd.DataFrame:
 
 
 def table_features(
-    path: Path, encoding: str, key: str, target: str, event_time: str | None, window: Window
+    path: Path,
+    encoding: str,
+    key: str,
+    target: str,
+    event_time: str | None,
+    window: Window,
+    limits: InputLimits | None = None,
 ) -> pd.DataFrame:
     """features.parquet content for source `table`: the user's columns, window-filtered."""
+    frame = read_table(path, encoding, limits)  # imports pandas once the file passed its caps
     import pandas as pd
 
-    frame = read_table(path, encoding)
     required = {"base.key": key, "base.target": target}
     if event_time is not None:
         required["base.event_time"] = event_time
@@ -239,22 +403,25 @@ def table_features(
     if missing:
         named = ", ".join(f"{role}={column!r}" for role, column in missing.items())
         raise UserError(
-            f"{path} lacks the column(s) named by {named}; it has: "
-            f"{', '.join(map(str, frame.columns[:30]))}",
+            # The file's own header is not quoted: it may not be a table at all (e.g. a
+            # credentials file), and error messages never print file content.
+            f"{path} lacks the column(s) named by {named}; it has {frame.shape[1]} other column(s)",
             "rename the column(s) in the file or point base.key / base.target / "
             "base.event_time in params.yaml at existing ones (base.event_time: null if the "
             "table has no time column)",
         )
     if event_time is not None:
         times = frame[event_time]
-        try:
-            if not pd.api.types.is_datetime64_any_dtype(times):
-                times = pd.to_datetime(times, format="mixed")
-        except (ValueError, TypeError) as exc:
-            raise UserError(
-                f"{path}: column {event_time!r} (base.event_time) is not a timestamp: {exc}",
-                "write ISO 8601 timestamps such as 2013-05-01T14:30:00Z",
-            ) from None
+        if not pd.api.types.is_datetime64_any_dtype(times):
+            parsed = pd.to_datetime(times, format="mixed", errors="coerce")
+            bad = parsed.isna() & times.notna()
+            if bad.any():
+                raise UserError(
+                    f"{path}: column {event_time!r} (base.event_time) is not a timestamp in "
+                    f"{int(bad.sum()):,} row(s), the first at data row {int(bad.argmax()) + 1}",
+                    "write ISO 8601 timestamps such as 2013-05-01T14:30:00Z",
+                )
+            times = parsed
         if getattr(times.dt, "tz", None) is None:
             times = times.dt.tz_localize(window.timezone)  # naive: the window's clock
         frame[event_time] = times.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")

@@ -93,10 +93,21 @@ def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
             tmp.unlink(missing_ok=True)
 
 
+# Largest JSON file any part reads (artifacts, payloads, plot data are KBs to a few MBs).
+MAX_JSON_BYTES = 256 * 1024**2
+
+
 def read_json(path: Path, what: str, hint: str) -> Any:
-    """Parsed JSON of `path`; a missing or malformed file is a UserError naming `what`."""
+    """Parsed JSON of `path`; a missing, oversized or malformed file is a UserError naming
+    `what` (the message never quotes the file)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise UserError(
+                f"{what} {path} is {size:,} bytes; JSON inputs may have at most {MAX_JSON_BYTES:,}",
+                hint,
+            )
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}", hint) from None
@@ -117,3 +128,31 @@ def read_parquet(path: Path, what: str, hint: str, **kwargs: Any) -> pd.DataFram
         return pd.read_parquet(path, **kwargs)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise UserError(f"{what} {path} is not a readable parquet file: {exc}", hint) from None
+
+
+# Directories (os.pathsep-separated) besides the project from which input files may be read.
+DATA_ROOTS_ENV = "RETRAIN_DATA_ROOTS"
+
+
+def data_roots(project: Path) -> list[Path]:
+    """Where input files may live: the project directory (that of params.yaml) and every
+    directory listed in $RETRAIN_DATA_ROOTS, each fully resolved."""
+    roots = [Path(project).resolve()]
+    extra = os.environ.get(DATA_ROOTS_ENV, "")
+    roots += [Path(p).expanduser().resolve() for p in extra.split(os.pathsep) if p.strip()]
+    return roots
+
+
+def confined(path: Path, roots: list[Path], key: str) -> Path:
+    """`path` resolved (symlinks and `..` followed, nothing opened), if it lies in one of
+    `roots`; else a UserError naming `key`. Read the returned path, not `path`, so a symlink
+    swapped after the check is not followed."""
+    resolved = Path(path).resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise UserError(
+            f"{key} {path} resolves outside the project ({', '.join(map(str, roots))}); "
+            "it was not opened",
+            f"copy the file under the project (e.g. data/) or add its directory to "
+            f"${DATA_ROOTS_ENV}",
+        )
+    return resolved

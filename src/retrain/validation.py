@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -152,8 +153,25 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def build_expectations(params: Params, frame_columns: list[str]) -> list[Any]:
-    """GX expectation objects for the `validate` section (plus the base roles it refers to)."""
+def finite_columns(params: Params, frame: pd.DataFrame) -> list[str]:
+    """Columns that must hold only finite numbers: declared float/number columns, ranged
+    columns and every float column of the frame (integers cannot hold inf)."""
+    import pandas as pd
+
+    section = params.validate_
+    declared = [c for c, kind in section.dtypes.items() if kind in ("float", "number")]
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    return list(dict.fromkeys([*declared, *section.ranges, *map(str, floats)]))
+
+
+def build_expectations(
+    params: Params, frame_columns: list[str], finite: list[str] | tuple[str, ...] = ()
+) -> list[Any]:
+    """GX expectation objects for the `validate` section (plus the base roles it refers to).
+
+    `finite`: columns where inf/-inf fail every row they appear in (`mostly` 1.0, whatever the
+    column's range tolerates); NaN counts as null (see `not_null`).
+    """
     import great_expectations.expectations as gxe
 
     section, base = params.validate_, params.base
@@ -201,6 +219,16 @@ def build_expectations(params: Params, frame_columns: list[str]) -> list[Any]:
                 max_value=bounds.max,
                 mostly=bounds.mostly,
                 description=f"`{column}` in [{low}, {high}] for ≥ {bounds.mostly:.1%} of non-null rows",
+            )
+        )
+    for column in finite:
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=-sys.float_info.max,
+                max_value=sys.float_info.max,
+                mostly=1.0,
+                description=f"`{column}` finite: no inf or -inf in any row",
             )
         )
     for column, allowed in section.categories.items():
@@ -305,6 +333,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, float):
+        if math.isinf(value):  # strict JSON has no Infinity
+            return "inf" if value > 0 else "-inf"
         return None if math.isnan(value) else value
     if hasattr(value, "isoformat"):
         return value.isoformat()
@@ -423,7 +453,9 @@ def run_expectations(frame: pd.DataFrame, expectations: list[Any]) -> list[Check
 def validate_features(frame: pd.DataFrame, params: Params) -> ValidationReport:
     """Run the params-defined suite on the features table. Pure: no files touched."""
     check_params(params)
-    expectations = build_expectations(params, list(frame.columns))  # imports GX (seconds)
+    expectations = build_expectations(  # imports GX (seconds)
+        params, list(frame.columns), finite_columns(params, frame)
+    )
     start = time.perf_counter()
     checks = run_expectations(frame, expectations)
     return ValidationReport(

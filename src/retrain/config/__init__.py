@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from retrain.config.base import DEFAULT_TIMEZONE, BaseSection, Section, check_timezone
@@ -32,6 +31,7 @@ from retrain.config.monitor import MonitorSection
 from retrain.config.prepare import PrepareSection
 from retrain.config.registry import RegistrySection
 from retrain.config.replay import ReplaySection
+from retrain.config.safeyaml import MAX_BYTES, load_yaml
 from retrain.config.train import TrainSection
 from retrain.config.validate import ValidateSection
 from retrain.errors import UserError
@@ -141,10 +141,19 @@ def _unwrap(annotation: Any) -> Any:
     return containers[0] if containers else annotation
 
 
+# Pydantic error types that mean "expected text (or a name), got something else".
+_NOT_A_BOOL = {"string_type", "literal_error", "enum", "dict_type", "list_type"}
+
+
 def _describe(err: dict[str, Any]) -> str:
     loc = tuple("validate" if p == "validate_" else p for p in err["loc"])
     dotted = ".".join(str(p) for p in loc)
     section = ".".join(str(p) for p in loc[:-1]) or "(top level)"
+    if err["type"] == "invalid_key" and isinstance(err.get("input"), bool):
+        return (
+            f"key {err['input']!r} in section '{section}': YAML reads unquoted "
+            "yes/no/on/off/true/false as booleans; quote the key (e.g. 'on') if you meant text"
+        )
     if err["type"] == "extra_forbidden":
         parent = _model_at(Params, loc[:-1])
         names = [
@@ -154,7 +163,13 @@ def _describe(err: dict[str, Any]) -> str:
         guess = f" (did you mean '{close[0]}'?)" if close else ""
         allowed = ", ".join(names) or "?"
         return f"unknown key '{loc[-1]}' in section '{section}'{guess}; allowed keys: {allowed}"
-    return f"'{dotted}': {err['msg']} (got {err.get('input')!r})"
+    text = f"'{dotted}': {err['msg']} (got {err.get('input')!r})"
+    if isinstance(err.get("input"), bool) and err["type"] in _NOT_A_BOOL:
+        text += (
+            "; YAML reads unquoted yes/no/on/off/true/false as booleans: quote the value "
+            "(e.g. 'no') if you meant text"
+        )
+    return text
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
@@ -182,13 +197,15 @@ def load_params(path: str | Path = DEFAULT_PATH) -> Params:
         raise UserError(
             f"params file not found: {path}", "run from the project root or pass --params"
         )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    size = path.stat().st_size
+    if size > MAX_BYTES:  # before reading a byte of it
         raise UserError(
-            f"{path} is not valid YAML: {exc}", "fix the syntax at the position shown"
-        ) from None
-    return parse_params(raw, str(path))
+            f"{path} is {size:,} bytes; a params file may have at most {MAX_BYTES:,}",
+            "check that --params names params.yaml and not a data file",
+        )
+    with path.open("rb") as fh:
+        data = fh.read(MAX_BYTES + 1)  # a file growing meanwhile is still refused by size
+    return parse_params(load_yaml(data, str(path)), str(path))
 
 
 def params_hash(params: Params) -> str:

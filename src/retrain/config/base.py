@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path, PurePath
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,9 +13,13 @@ DEFAULT_TIMEZONE = "UTC"
 
 
 class Section(BaseModel):
-    """Frozen, strict base for every params section."""
+    """Frozen, strict base for every params section.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    No float param may be inf or NaN (`.inf`/`.nan` in YAML): a NaN bound makes every
+    comparison false, so a tampered threshold would silently pass everything.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def check_timezone(value: str) -> str:
@@ -31,8 +36,20 @@ def check_timezone(value: str) -> str:
 TimeZone = Annotated[str, AfterValidator(check_timezone)]
 
 
+def check_project_path(value: PurePath) -> PurePath:
+    """A path the pipeline writes (and reads back) must stay in the project: relative, no `..`
+    (symlinks inside the project are the repository's own business)."""
+    if value.is_absolute() or ".." in value.parts:
+        raise ValueError(f"{str(value)!r} must be a relative path inside the project, without '..'")
+    return value
+
+
+ProjectPath = Annotated[Path, AfterValidator(check_project_path)]
+
+
 class BaseSection(Section):
-    seed: int = 42
+    # numpy and scikit-learn take seeds in [0, 2**32 - 1].
+    seed: int = Field(42, ge=0, le=2**32 - 1)
     model_name: str = Field("flight-delay", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     task: Literal["classification", "regression"] = "classification"
     # Column the label comes from. Classification: label = target > positive_above

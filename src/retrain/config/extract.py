@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from retrain.config.base import DEFAULT_TIMEZONE, Section, TimeZone
+from retrain.config.base import DEFAULT_TIMEZONE, ProjectPath, Section, TimeZone
 
 
 class Window(Section):
@@ -54,7 +55,7 @@ class Window(Section):
 class FeastOptions(Section):
     # Feast's registry, SQLite online store and parquet sources live here (gitignored).
     # The CLI's --feast-dir overrides it.
-    work_dir: Path = Path(".feast")
+    work_dir: ProjectPath = Path(".feast")
     # Daily history aggregates for day D are published at local midnight after D plus this
     # many hours, when nearly every flight of D has landed (outcome known). In 2013, at 5 h an
     # estimated 239 flights (0.07%, heavy delays) were still in the air, at 6 h 82, at 8 h 29;
@@ -72,9 +73,38 @@ class FeastOptions(Section):
 
 class TableOptions(Section):
     # The user's table (parquet or CSV); required when source is `table`. Keep it under
-    # data/ so the extract stage's `data` dependency tracks it.
+    # data/ so the extract stage's `data` dependency tracks it. It must resolve (symlinks and
+    # `..` followed) inside the project (the directory of params.yaml, or the working
+    # directory) or inside a directory listed in $RETRAIN_DATA_ROOTS (os.pathsep-separated).
     path: Path | None = None
     encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, name: str) -> str:
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {name!r}; e.g. utf-8, latin-1") from None
+        return name
+
+
+class InputLimits(Section):
+    """Caps on the user's table, checked while streaming it (before pandas parses it).
+
+    Defaults fit a table of a few million rows; raise a cap in params.yaml for a bigger one.
+    """
+
+    # Bytes on disk (the compressed size for .csv.gz / .csv.zip).
+    max_file_bytes: int = Field(1024**3, ge=1)
+    # Bytes after decompression (CSV), or the uncompressed column data (parquet metadata).
+    max_decompressed_bytes: int = Field(2 * 1024**3, ge=1)
+    max_rows: int = Field(20_000_000, ge=1)
+    max_columns: int = Field(2_000, ge=1)
+    # Longest CSV line (bytes, counted while decompressing: a gzip bomb is one huge line) and
+    # longest text value (characters, after parsing; also parquet).
+    max_line_bytes: int = Field(4 * 1024**2, ge=1)
+    max_field_chars: int = Field(1024**2, ge=1)
 
 
 class ExtractSection(Section):
@@ -82,6 +112,7 @@ class ExtractSection(Section):
     window: Window = Window(start=dt.datetime(2013, 1, 1), end=dt.datetime(2014, 1, 1))
     feast: FeastOptions = FeastOptions()
     table: TableOptions = TableOptions()
+    limits: InputLimits = InputLimits()
 
     @model_validator(mode="after")
     def _table_needs_path(self) -> ExtractSection:

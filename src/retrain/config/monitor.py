@@ -9,12 +9,13 @@ sample size. bench/bench_drift.py shows the columns each choice flags on the 201
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import PurePath
 
 from pydantic import Field, field_validator
 
-from retrain.config.base import Section
+from retrain.config.base import Section, check_project_path
 from retrain.config.extract import Window
-from retrain.statnames import DEFAULT_THRESHOLDS, check_statistic_name
+from retrain.statnames import CATALOGUE, DEFAULT_THRESHOLDS, check_statistic_name
 
 
 def _known_statistic(name: str, kind: str) -> str:
@@ -71,6 +72,12 @@ class MonitorSection(Section):
     # Consecutive-signal counter between runs (small JSON file).
     state_file: str = "build/monitor/state.json"
 
+    @field_validator("state_file")
+    @classmethod
+    def _inside_project(cls, value: str) -> str:
+        check_project_path(PurePath(value))
+        return value
+
     @field_validator("numeric_statistic", "prediction_statistic")
     @classmethod
     def _numeric(cls, name: str) -> str:
@@ -88,6 +95,10 @@ class MonitorSection(Section):
             _known_statistic(name, "any")
             if not value > 0:
                 raise ValueError(f"threshold for {name!r} must be > 0, got {value}")
+            if CATALOGUE[name].uses_p_value and not value < 1:
+                raise ValueError(
+                    f"threshold for {name!r} is a significance level and must be < 1, got {value}"
+                )
         return thresholds
 
     def threshold(self, statistic: str) -> float:

@@ -16,7 +16,8 @@ class PrepareSection(Section):
     train_window: Window = Window(start=dt.datetime(2013, 1, 1), end=dt.datetime(2013, 10, 1))
     test_window: Window = Window(start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1))
     # Seeded stratified random split, used when there is no event time.
-    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    # At most half: a larger test share leaves the model less data than it is judged on.
+    test_size: float = Field(0.2, gt=0.0, le=0.5)
     # Known only after departure (or the raw target itself): never a model input.
     drop_columns: tuple[str, ...] = ("arr_delay", "dep_delay", "dep_time", "arr_time", "air_time")
 

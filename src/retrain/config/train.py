@@ -170,6 +170,10 @@ class TrainSection(Section):
     # Categorical columns with more levels than this are target-encoded (cross-fitted)
     # instead of one-hot / ordinal encoded.
     max_categories: int = Field(60, ge=2)
+    # A training run left RUNNING by a killed process is marked KILLED by the next `retrain
+    # train` of the experiment: at once when its pid is gone from this host, and after this many
+    # hours when it belongs to another host (whose processes cannot be checked from here).
+    stale_run_hours: float = Field(24.0, gt=0)
 
     @model_validator(mode="after")
     def _some_family(self) -> TrainSection:

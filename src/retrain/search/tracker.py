@@ -7,11 +7,88 @@ no store at all.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from retrain.search.records import TrialRecord
+
+log = logging.getLogger("retrain.train")
+
+# Tags on every training run: which process on which host owns it while it is RUNNING.
+PID_TAG, HOST_TAG, PID_START_TAG = "retrain.pid", "retrain.host", "retrain.pid_start"
+CLOSED_TAG = "retrain.closed_by"
+
+
+def host_id() -> str:
+    """This machine as seen by its pids: the host name plus the pid namespace (two containers
+    with one host name do not see each other's pids, so their runs count as another host's)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # e.g. pid:[4026531836]
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{namespace}"
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of `pid` (Linux /proc, clock ticks since boot): tells a reused
+    pid from the original process. None where /proc is not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return fields[19] if fields[0] != "Z" else "zombie"
+
+
+def _process_gone(pid: int, started: str | None) -> bool:
+    """True only when the process that owned a run surely no longer runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    now = process_start(pid)
+    if now == "zombie":
+        return True
+    return started is not None and now is not None and now != started  # pid reused
+
+
+def stale_runs(runs: list[Any], host: str, max_age_hours: float, now_ms: int) -> dict[str, str]:
+    """run_id -> why it is stale, among RUNNING training runs and their trials.
+
+    A training run is stale when its process is gone from this host (pid tag, checked with
+    the process start time), or, owned by another host or untagged, when it started more than
+    `max_age_hours` ago (a live worker elsewhere cannot be checked, so it gets that long).
+    A trial run still RUNNING is stale when its parent is stale or no longer RUNNING.
+    """
+    by_id = {run.info.run_id: run for run in runs}
+    stale: dict[str, str] = {}
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("retrain.kind") != "training" or run.info.status != "RUNNING":
+            continue
+        pid, owner = tags.get(PID_TAG), tags.get(HOST_TAG)
+        age_h = (now_ms - (run.info.start_time or now_ms)) / 3_600_000
+        if owner == host and pid and pid.isdigit():
+            if _process_gone(int(pid), tags.get(PID_START_TAG) or None):
+                stale[run.info.run_id] = f"process {pid} on {host} is gone"
+        elif age_h > max_age_hours:
+            stale[run.info.run_id] = f"RUNNING for {age_h:.1f} h (> train.stale_run_hours)"
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("retrain.kind") != "trial" or run.info.status != "RUNNING":
+            continue
+        parent = tags.get("mlflow.parentRunId")
+        if parent in stale:
+            stale[run.info.run_id] = f"its training run {parent} was closed"
+        elif parent in by_id and by_id[parent].info.status != "RUNNING":
+            stale[run.info.run_id] = f"its training run {parent} has ended"
+    return stale
 
 
 def _param_value(value: Any) -> str:
@@ -71,9 +148,34 @@ class MlflowTracker:
         self.client = MlflowClient(tracking.tracking_uri(root))
         self.run_id: str | None = None
 
+    def close_stale_runs(self, max_age_hours: float = 24.0) -> dict[str, str]:
+        """Mark KILLED the runs of this experiment a killed process left RUNNING (see
+        `stale_runs`); returns run_id -> reason. A live worker's run is left alone."""
+        from mlflow.entities import ViewType
+
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string="attributes.status = 'RUNNING'",
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=5000,
+        )
+        stale = stale_runs(list(runs), host_id(), max_age_hours, int(time.time() * 1000))
+        for run_id, reason in stale.items():
+            self.client.set_tag(run_id, CLOSED_TAG, f"stale run sweep: {reason}")
+            self.client.set_terminated(run_id, status="KILLED")
+            log.warning("MLflow run %s was left RUNNING (%s): marked KILLED", run_id, reason)
+        return stale
+
     def start(self, *, run_name: str, tags: dict[str, str], params: dict[str, Any]) -> None:
+        owner = {
+            PID_TAG: str(os.getpid()),
+            HOST_TAG: host_id(),
+            PID_START_TAG: process_start(os.getpid()) or "",
+        }
         run = self.client.create_run(
-            self.experiment_id, run_name=run_name, tags={"retrain.kind": "training", **tags}
+            self.experiment_id,
+            run_name=run_name,
+            tags={"retrain.kind": "training", **owner, **tags},
         )
         self.run_id = run.info.run_id
         self._batch(self.run_id, params=params)

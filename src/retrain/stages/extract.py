@@ -36,7 +36,7 @@ def cli(argv: list[str]) -> int:
 
     from retrain import logs
     from retrain.config import load_params
-    from retrain.fileio import write_tables
+    from retrain.fileio import confined, data_roots, write_tables
 
     logs.setup()
     started = time.perf_counter()
@@ -55,13 +55,16 @@ def cli(argv: list[str]) -> int:
         how = f"Feast point-in-time join {join_seconds:.1f} s"
     else:
         assert options.table.path is not None  # enforced by ExtractSection
+        # The project is the directory of params.yaml (DVC runs the stage there).
+        roots = data_roots(args.params.resolve().parent)
         frame = table_features(
-            options.table.path,
+            confined(options.table.path, roots, "extract.table.path"),
             options.table.encoding,
             params.base.key,
             params.base.target,
             params.base.event_time,
             options.window,
+            options.limits,
         )
         how = f"table {options.table.path}"
     write_tables({args.out: frame})

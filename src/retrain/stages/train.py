@@ -87,6 +87,7 @@ def cli(argv: list[str]) -> int:
         "data_hash": lineage.data_hash(root),
         "params_hash": params_hash(params),
     }
+    tracker.close_stale_runs(params.train.stale_run_hours)  # runs a killed train left RUNNING
     budget = params.train.budget
     tracker.start(
         run_name=f"train-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-w{args.worker}",
