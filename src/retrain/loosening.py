@@ -156,19 +156,16 @@ def _prepare(old: PrepareSection, new: PrepareSection, out: list[str], changed: 
                 f"prepare.drop_columns: {column} no longer dropped (a column known only after "
                 "the outcome can become a feature)"
             )
-    old_days = (old.test_window.end - old.test_window.start).total_seconds() / 86400
-    new_days = (new.test_window.end - new.test_window.start).total_seconds() / 86400
-    if new_days < old_days:
-        out.append(
-            f"prepare.test_window: {old_days:g} → {new_days:g} days (a shorter test window, "
-            "a noisier gate)"
-        )
+    # Windows move on every dispatched retrain (the payload's window becomes the test window),
+    # so a move is listed, not flagged; the day counts show a shorter (noisier) test window.
     for name in ("train_window", "test_window"):
         before, after = getattr(old, name), getattr(new, name)
         if (before.start, before.end, before.timezone) != (after.start, after.end, after.timezone):
+            days = [(w.end - w.start).total_seconds() / 86400 for w in (before, after)]
             changed.append(
-                f"prepare.{name}: {before.start:%Y-%m-%d}..{before.end:%Y-%m-%d} → "
-                f"{after.start:%Y-%m-%d}..{after.end:%Y-%m-%d}"
+                f"prepare.{name}: {before.start:%Y-%m-%d}..{before.end:%Y-%m-%d} "
+                f"({days[0]:g} days) → {after.start:%Y-%m-%d}..{after.end:%Y-%m-%d} "
+                f"({days[1]:g} days)"
             )
 
 
