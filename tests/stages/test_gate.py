@@ -636,6 +636,43 @@ def test_cli_bad_inputs(tmp_path: Path, good, capsys) -> None:
     assert run() == 0 and json.loads(out.read_text())["first_model"] is True
 
 
+def test_cli_leaking_candidate_flagged_then_blessed_by_its_override(
+    tmp_path: Path, train_frame, test_frame
+) -> None:
+    from retrain.cli import main
+
+    # given a first candidate trained with the label's clipped copy, and no champion
+    train, test = _with_leak(train_frame, "clipped"), _with_leak(test_frame, "clipped")
+    train_path, test_path = tmp_path / "train.parquet", tmp_path / "test.parquet"
+    train.to_parquet(train_path)
+    test.to_parquet(test_path)
+    model = tmp_path / "leaky.skops"
+    sha = save(_fit_with_leak(train), model)
+    champion = tmp_path / "champion"
+    champion.mkdir()
+    (champion / "champion.json").write_text(
+        json.dumps({"schema": 1, "model": MODEL, "version": None, "sha256": None})
+    )
+    out = tmp_path / "gate.json"
+    args = ["gate", "--model", str(model), "--test", str(test_path), "--train", str(train_path)]
+    args += ["--search", str(_search_json(tmp_path, 0.99)), "--champion", str(champion)]
+    args += ["--out", str(out)]
+    # when it is gated: not blessed, flagged, the feature named
+    assert main([*args, "--params", str(_params(tmp_path))]) == 0
+    flagged = json.loads(out.read_text())
+    assert flagged["blessed"] is False and flagged["leaking_features"] == ["leak"]
+    assert flagged["candidate_sha256"] == sha and flagged["override"] is None
+    # when a reviewer adds the audited override for exactly this artifact: blessed, recorded
+    reason = "reviewed: the feed is published before departure (#42)"
+    override = {"candidate_sha256": sha, "reason": reason}
+    params = _params(tmp_path, suspicion={"override": override})
+    assert main([*args, "--params", str(params)]) == 0
+    blessed = json.loads(out.read_text())
+    assert blessed["blessed"] is True and blessed["suspicious"] is True
+    assert blessed["override"] == {**override, "applied": True}
+    assert blessed["summary"].startswith("BLESSED BY OVERRIDE")
+
+
 def test_lookup_champion_unreachable_registry_exits_3(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
