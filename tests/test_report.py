@@ -168,6 +168,23 @@ def test_a_loosened_gate_is_at_the_top_in_bold(
     assert "Safety-relevant" not in (run_repo / "build/report/report.md").read_text()
 
 
+def test_unreadable_baseline_params_are_said_not_skipped(tmp_path: Path) -> None:
+    # given main's params.yaml that this branch cannot read (an unknown key)
+    _run(["git", "init", "-q", "-b", "main"], tmp_path)
+    (tmp_path / "params.yaml").write_text("gate:\n  bogus: 1\n")
+    _run(["git", "add", "params.yaml"], tmp_path)
+    _run([*GIT, "commit", "-q", "-m", "main"], tmp_path)
+    (tmp_path / "params.yaml").write_text("gate:\n  mode: dry_run\n")
+    # when the loosening section compares
+    section = report.section_loosening("main", tmp_path / "params.yaml", tmp_path)
+    # then it says so in bold instead of silently showing nothing
+    assert "**Could not compare the gate and data-contract params with `main`" in section
+    assert "bogus" in section
+    # and a params file the baseline does not have (a first commit) has nothing to loosen
+    (tmp_path / "other.yaml").write_text("gate:\n  mode: dry_run\n")
+    assert report.section_loosening("main", tmp_path / "other.yaml", tmp_path) == ""
+
+
 def test_suspicious_verdict_and_override_are_in_the_headline() -> None:
     gate = GateVerdict.parse((FIX / "gate.json").read_text(), "gate.json", "fix")
     leak = gate.checks[0].model_copy(
