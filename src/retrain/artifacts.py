@@ -196,6 +196,8 @@ class GateCheck(_Frozen):
     resamples: int | None = None
     # slice checks: level -> {"n", "candidate", "champion", "improvement"}
     levels: dict[str, dict[str, float | int | None]] | None = None
+    # leakage screen: the strongest features alone -> univariate score (AUC or |Spearman|)
+    features: dict[str, float | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
@@ -203,6 +205,15 @@ class GateCheck(_Frozen):
 
 
 _CHECK_CORE = ("name", "passed", "value", "threshold", "detail")
+
+
+class OverrideRecord(_Frozen):
+    """`gate.suspicion.override` as the gate saw it: `applied` only when it names this
+    candidate's sha256 and a suspicion check tripped."""
+
+    candidate_sha256: str
+    reason: str
+    applied: StrictBool
 
 
 class TestWindow(_Frozen):
@@ -228,6 +239,11 @@ class GateVerdict(Artifact):
     candidate_sha256: str | None = None
     champion_sha256: str | None = None
     test_window: TestWindow | None = None
+    # "suspiciously good — check for leakage": a `suspicion.*` check failed (never blessed
+    # unless `override.applied`); the features the leakage screen flagged
+    suspicious: StrictBool = False
+    leaking_features: list[str] = []
+    override: OverrideRecord | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()

@@ -58,6 +58,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "closed-loop month-by-month replay of 2013 comparing retrain policies",
     ),
     "report": ("retrain.report", "markdown report for the pull request (CML)"),
+    "verify-data": (
+        "retrain.integrity",
+        "re-hash DVC-tracked outputs against dvc.lock / *.dvc (after dvc pull)",
+    ),
 }
 
 

@@ -4,13 +4,19 @@ Value thresholds, change thresholds with an allowed regression, a paired bootstr
 non-inferiority test, per-slice no-regression, the first-model rule and `gate.mode`. Each rule
 returns `GateCheck`s; `evaluate_gate` assembles the `GateVerdict`. Metrics come from the metric
 registry (`retrain.metrics`), whose weighted variants make the bootstrap a weight matrix.
+
+Suspicion checks (`suspicion.*`) look the other way: a candidate too good to be true (a gain
+over the champion or over its own CV score beyond a bound, a value above a plausibility
+ceiling, a feature that alone predicts the label: `retrain.leakage`) is flagged "suspiciously
+good — check for leakage" and not blessed in any `gate.mode`, unless
+`gate.suspicion.override` names this very artifact's sha256 with a reason.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from retrain.artifacts import GateCheck, GateVerdict, TestWindow
+from retrain.artifacts import GateCheck, GateVerdict, OverrideRecord, TestWindow
 from retrain.errors import UserError
 from retrain.metrics import (
     compute_metrics,
@@ -19,14 +25,14 @@ from retrain.metrics import (
     prepare_scores,
     weighted_values,
 )
-from retrain.scoring import MissingColumns, score_frame
+from retrain.scoring import MissingColumns, feature_columns, score_frame
 from retrain.slices import slice_levels
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from retrain.config.gate import ChangeThreshold, GateSection
+    from retrain.config.gate import ChangeThreshold, GateSection, SuspicionSettings
 
 
 def paired_bootstrap(
@@ -258,6 +264,120 @@ def slice_checks(
     return checks
 
 
+SUSPICIOUS = "SUSPICIOUSLY GOOD — check for leakage"
+
+
+def _gain(metric: str, new: float, old: float) -> float:
+    return (new - old) if greater_is_better(metric) else (old - new)
+
+
+def suspicion_checks(
+    settings: SuspicionSettings,
+    cand: dict[str, float | None],
+    champ: dict[str, float | None] | None,
+    cv: tuple[str, float] | None,
+    screen: dict[str, float | None] | None,
+    screen_bound: float | None,
+) -> list[GateCheck]:
+    """Too good to be true? `cv` = (the search's primary metric, its CV score); `screen` = the
+    leakage screen's score per feature, compared with `screen_bound`."""
+    checks = []
+    for metric, bound in settings.ceiling.items():
+        value = cand.get(metric)
+        if value is None:
+            continue
+        higher = greater_is_better(metric)
+        ok = value <= bound if higher else value >= bound
+        word = "ceiling" if higher else "floor (lower is better)"
+        checks.append(
+            _check(
+                f"suspicion.ceiling.{metric}",
+                ok,
+                value,
+                bound,
+                f"{metric} {_fmt(value)} against the plausibility {word} {bound:g}: "
+                + ("ok" if ok else f"{SUSPICIOUS}"),
+            )
+        )
+    for metric, bound in settings.max_gain.items():
+        new, old = cand.get(metric), (champ or {}).get(metric)
+        if new is None or old is None:
+            continue
+        gain = _gain(metric, new, old)
+        ok = gain <= bound
+        checks.append(
+            _check(
+                f"suspicion.gain.{metric}",
+                ok,
+                gain,
+                bound,
+                f"{metric} gain over the champion {gain:+.4f} ({_fmt(old)} → {_fmt(new)}); "
+                f"at most +{bound:g} is plausible: " + ("ok" if ok else SUSPICIOUS),
+            )
+        )
+    if cv is not None and cv[0] in settings.max_gain_over_cv:
+        metric, cv_score = cv
+        bound = settings.max_gain_over_cv[metric]
+        new = cand.get(metric)
+        if new is not None:
+            gain = _gain(metric, new, cv_score)
+            ok = gain <= bound
+            checks.append(
+                _check(
+                    f"suspicion.cv_gain.{metric}",
+                    ok,
+                    gain,
+                    bound,
+                    f"{metric} on the test window {_fmt(new)} vs the search's CV {_fmt(cv_score)} "
+                    f"({gain:+.4f}); at most +{bound:g} is plausible: "
+                    + ("ok" if ok else SUSPICIOUS),
+                )
+            )
+    if screen is not None and screen_bound is not None:
+        known = {k: v for k, v in screen.items() if v is not None}
+        top = dict(sorted(known.items(), key=lambda kv: -kv[1])[:10])
+        leaking = [k for k, v in top.items() if v > screen_bound]
+        best = max(known.values()) if known else None
+        strongest = next(iter(top), None)
+        if leaking:
+            detail = (
+                f"{SUSPICIOUS}: feature(s) {', '.join(leaking)} alone predict the label "
+                f"(score {_fmt(top[leaking[0]])} > {screen_bound:g}) on the training window"
+            )
+        elif strongest is not None:
+            detail = (
+                f"{len(screen)} features screened; strongest alone: {strongest} "
+                f"{_fmt(top[strongest])} (bound {screen_bound:g}): ok"
+            )
+        else:
+            detail = f"{len(screen)} features screened; no score defined: ok"
+        checks.append(
+            _check("suspicion.leakage", not leaking, best, screen_bound, detail, features=top)
+        )
+    return checks
+
+
+def leakage_screen(
+    settings: SuspicionSettings,
+    task: str,
+    train: pd.DataFrame,
+    candidate: Any,
+    seed: int,
+    label: str = "label",
+) -> tuple[dict[str, float | None], float]:
+    """(score per model input present in `train`, the bound for this task)."""
+    from retrain.leakage import univariate_scores
+
+    features = [c for c in feature_columns(candidate, train, label) if c in train.columns]
+    scores = univariate_scores(
+        train, features, task, sample_rows=settings.leakage.sample_rows, seed=seed, label=label
+    )
+    bound = (
+        settings.leakage.max_auc if task == "classification" else settings.leakage.max_abs_spearman
+    )
+    return scores, bound
+
+
 def evaluate_gate(
     gate: GateSection,
     task: str,
@@ -267,8 +387,17 @@ def evaluate_gate(
     champion_version: str | None,
     seed: int,
     label: str = "label",
+    *,
+    train: pd.DataFrame | None = None,
+    cv: tuple[str, float] | None = None,
+    candidate_sha256: str | None = None,
 ) -> GateVerdict:
-    """The verdict: every check with its numbers; `blessed` per `gate.mode`."""
+    """The verdict: every check with its numbers; `blessed` per `gate.mode`, except that a
+    tripped suspicion check blesses only through an override naming `candidate_sha256`.
+
+    `train` (the training window) runs the leakage screen; `cv` = (metric, the search's CV
+    score) the test-vs-CV check; either None leaves that check out.
+    """
     import numpy as np
 
     y = test[label].to_numpy()
@@ -321,9 +450,32 @@ def evaluate_gate(
                 gate, task, y, cand_score, champ_score, cand, champ, str(champion_version), seed
             )
             checks += slice_checks(gate, task, test, y, cand_score, champ_score)
+    settings = gate.suspicion
+    if settings.enabled:
+        screen, bound = None, None
+        if train is not None and settings.leakage.enabled:
+            screen, bound = leakage_screen(settings, task, train, candidate, seed, label)
+        checks += suspicion_checks(settings, cand, champ, cv, screen, bound)
     failed = [c.name for c in checks if not c.passed]
+    suspicious = [n for n in failed if n.startswith("suspicion.")]
+    others = [n for n in failed if n not in suspicious]
+    leaking = [
+        name
+        for c in checks
+        if c.name == "suspicion.leakage" and not c.passed
+        for name, v in (c.features or {}).items()
+        if v is not None and c.threshold is not None and v > c.threshold
+    ]
+    override = None
+    if settings.override is not None:
+        override = OverrideRecord(
+            candidate_sha256=settings.override.candidate_sha256,
+            reason=settings.override.reason,
+            applied=bool(suspicious) and settings.override.candidate_sha256 == candidate_sha256,
+        )
     passed = not failed
-    blessed = passed or gate.mode == "dry_run"
+    others_ok = not others or gate.mode == "dry_run"
+    blessed = others_ok and (not suspicious or (override is not None and override.applied))
     against = "no champion (first model)" if first_model else f"champion v{champion_version}"
     if passed:
         summary = f"BLESSED: all {len(checks)} checks pass against {against}"
@@ -331,7 +483,23 @@ def evaluate_gate(
         summary = (
             f"{len(failed)} of {len(checks)} checks fail against {against}: {', '.join(failed)}"
         )
-        summary = ("DRY RUN (blessed anyway): " if blessed else "REJECTED: ") + summary
+        if suspicious and override is not None and override.applied:
+            prefix = "BLESSED BY OVERRIDE" if blessed else "REJECTED"
+            summary = (
+                f"{prefix} ({SUSPICIOUS} overridden for this artifact: "
+                f"{settings.override.reason if settings.override else ''}): {summary}"
+            )
+        elif suspicious:
+            named = f"; leaking feature(s): {', '.join(leaking)}" if leaking else ""
+            summary = (
+                f"{SUSPICIOUS} (not blessed in any mode{named}; a reviewed real gain is "
+                f"blessed only by gate.suspicion.override with this candidate's sha256 and a "
+                f"reason): {summary}"
+            )
+        elif blessed:
+            summary = "DRY RUN (blessed anyway): " + summary
+        else:
+            summary = "REJECTED: " + summary
     return GateVerdict(
         blessed=blessed,
         checks_passed=passed,
@@ -342,6 +510,9 @@ def evaluate_gate(
         champion=champ,
         checks=checks,
         summary=summary,
+        suspicious=bool(suspicious),
+        leaking_features=leaking,
+        override=override,
     )
 
 

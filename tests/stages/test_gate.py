@@ -20,6 +20,7 @@ from sklearn.metrics import (
 from registry_support import (
     MODEL,
     TEST,
+    TRAIN,
     exported_model,
     fit_pipeline,
     register,
@@ -56,6 +57,47 @@ def good():
 @pytest.fixture(scope="module")
 def shuffled():
     return fit_pipeline("hgb", shuffle_labels=True)
+
+
+@pytest.fixture(scope="module")
+def logreg():
+    return fit_pipeline("logreg")
+
+
+@pytest.fixture(scope="module")
+def train_frame() -> pd.DataFrame:
+    return pd.read_parquet(TRAIN)
+
+
+def _with_leak(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """`leak`: the label itself, or a clipped latent delay that decides it (the target's
+    clipped copy, as in the issue)."""
+    rng = np.random.default_rng(0)
+    out = frame.copy()
+    if kind == "label":
+        out["leak"] = out["label"].astype(float)
+    else:
+        delay = np.where(
+            out["label"] == 1, 15 + rng.gamma(2, 20, len(out)), rng.normal(-5, 8, len(out))
+        )
+        out["leak"] = np.clip(np.minimum(delay, 15), -10, 60)  # clipped at the threshold
+        out.loc[out["label"] == 1, "leak"] = 60.0
+    return out
+
+
+def _fit_with_leak(train: pd.DataFrame):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    pre = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore"), ["carrier", "origin"])],
+        remainder="passthrough",
+    )
+    columns = ["carrier", "origin", "dep_hour", "temp", "distance", "leak"]
+    model = Pipeline([("pre", pre), ("model", HistGradientBoostingClassifier(max_iter=20))])
+    return model.fit(train[columns], train["label"])
 
 
 def _gate(**overrides) -> GateSection:
@@ -133,14 +175,47 @@ def test_worse_model_rejected(test_frame, good, shuffled) -> None:
     assert "FAILS" in checks["change.roc_auc"]["detail"]
 
 
-def test_better_model_blessed(test_frame, good, shuffled) -> None:
-    result = evaluate_gate(_gate(), "classification", test_frame, good, shuffled, "3", seed=1)
+def test_better_model_blessed(test_frame, train_frame, good, logreg) -> None:
+    # a real, modest improvement (+0.03 AUC), with every suspicion check on (the defaults)
+    result = evaluate_gate(
+        _gate(),
+        "classification",
+        test_frame,
+        logreg,
+        good,
+        "3",
+        seed=1,
+        train=train_frame,
+        cv=("roc_auc", 0.75),
+    )
     checks = _by_name(result)
     assert result["blessed"] is True, result["summary"]
-    assert checks["change.roc_auc"]["value"] > 0.05
+    assert 0.02 < checks["change.roc_auc"]["value"] < 0.05
     lo, hi = checks["bootstrap.roc_auc"]["ci"]
     assert 0 < lo < hi
     assert result["candidate"]["roc_auc"] > result["champion"]["roc_auc"]
+    assert {n for n in checks if n.startswith("suspicion.")} == {
+        "suspicion.ceiling.roc_auc",
+        "suspicion.gain.roc_auc",
+        "suspicion.cv_gain.roc_auc",
+        "suspicion.leakage",
+    }
+    assert result["suspicious"] is False and result["leaking_features"] == []
+    assert checks["suspicion.leakage"]["features"]["dep_hour"] < 0.9
+
+
+def test_a_jump_beyond_the_plausible_gain_is_not_blessed(test_frame, good, shuffled) -> None:
+    # +0.28 AUC over the champion: too good to be true, in any mode, until a reviewer overrides
+    for mode in ("enforce", "dry_run"):
+        result = evaluate_gate(
+            _gate(mode=mode), "classification", test_frame, good, shuffled, "3", seed=1
+        )
+        checks = _by_name(result)
+        assert result["blessed"] is False and result["suspicious"] is True
+        assert not checks["suspicion.gain.roc_auc"]["passed"]
+        assert checks["suspicion.gain.roc_auc"]["value"] > 0.2
+        assert result["summary"].startswith("SUSPICIOUSLY GOOD — check for leakage")
+        assert checks["change.roc_auc"]["passed"] and checks["bootstrap.roc_auc"]["passed"]
 
 
 def test_equal_within_allowed_regression_passes_and_tolerance_matters(test_frame) -> None:
@@ -181,7 +256,11 @@ def test_first_model_uses_value_thresholds_only(test_frame, good, shuffled) -> N
     result = evaluate_gate(_gate(), "classification", test_frame, good, None, None, seed=1)
     assert result["first_model"] is True and result["blessed"] is True
     assert result["champion"] is None and result["champion_version"] is None
-    assert {c["name"] for c in result["checks"]} == {"value.roc_auc.min", "first_model"}
+    assert {c["name"] for c in result["checks"]} == {
+        "value.roc_auc.min",
+        "first_model",
+        "suspicion.ceiling.roc_auc",  # the plausibility ceiling holds for a first model too
+    }
     bad = evaluate_gate(_gate(), "classification", test_frame, shuffled, None, None, seed=1)
     assert bad["blessed"] is False  # the floor still applies
     refused = evaluate_gate(
@@ -244,6 +323,101 @@ def test_champion_needing_other_columns_is_a_failed_check(test_frame, good) -> N
     assert not check["passed"] and "temp" in check["detail"]
 
 
+@pytest.mark.parametrize("kind", ["label", "clipped"])
+def test_a_leaking_feature_is_not_blessed_and_named(test_frame, train_frame, good, kind) -> None:
+    # given a candidate fitted with a feature that is the label (or the clipped target)
+    train, test = _with_leak(train_frame, kind), _with_leak(test_frame, kind)
+    leaky = _fit_with_leak(train)
+    # when it is gated against the honest champion, in any mode
+    for mode in ("enforce", "dry_run"):
+        result = evaluate_gate(
+            _gate(mode=mode),
+            "classification",
+            test,
+            leaky,
+            good,
+            "3",
+            seed=1,
+            train=train,
+            cv=("roc_auc", 0.99),
+        )
+        checks = _by_name(result)
+        # then it is not blessed, flagged, and the feature is named
+        assert result["blessed"] is False and result["suspicious"] is True
+        assert result["leaking_features"] == ["leak"]
+        assert "leak" in result["summary"] and "SUSPICIOUSLY GOOD" in result["summary"]
+        assert not checks["suspicion.leakage"]["passed"]
+        assert checks["suspicion.leakage"]["features"]["leak"] > 0.99
+        assert not checks["suspicion.ceiling.roc_auc"]["passed"]  # test AUC ~1.0
+        assert not checks["suspicion.gain.roc_auc"]["passed"]
+
+
+def test_the_leakage_screen_alone_rejects(test_frame, train_frame, good) -> None:
+    # every metric bound off: the screen by itself still catches the leak
+    train = _with_leak(train_frame, "clipped")
+    leaky = _fit_with_leak(train)
+    rules = _gate(
+        values={}, changes=[], suspicion={"max_gain": {}, "ceiling": {}, "max_gain_over_cv": {}}
+    )
+    result = evaluate_gate(
+        rules, "classification", _with_leak(test_frame, "clipped"), leaky, good, "3", 1, train=train
+    )
+    assert [c["name"] for c in result["checks"] if not c["passed"]] == ["suspicion.leakage"]
+    assert result["blessed"] is False and result["leaking_features"] == ["leak"]
+    # and the honest model on the same window passes it
+    honest = evaluate_gate(rules, "classification", test_frame, good, good, "3", 1, train=train)
+    assert (
+        honest["blessed"] is True
+        and "leak" not in _by_name(honest)["suspicion.leakage"]["features"]
+    )
+
+
+def test_override_blesses_only_the_named_artifact(test_frame, good, shuffled) -> None:
+    reason = "new weather feed: reviewed in #123, the gain is real"
+    override = {"candidate_sha256": "a" * 64, "reason": reason}
+    rules = _gate(suspicion={"override": override})
+    # the named candidate: blessed, and the override is recorded as applied
+    result = evaluate_gate(
+        rules, "classification", test_frame, good, shuffled, "3", 1, candidate_sha256="a" * 64
+    )
+    assert result["blessed"] is True and result["suspicious"] is True
+    assert result["override"] == {**override, "applied": True}
+    assert result["summary"].startswith("BLESSED BY OVERRIDE") and reason in result["summary"]
+    # any other artifact: the override does not apply, nothing is blessed
+    other = evaluate_gate(
+        rules, "classification", test_frame, good, shuffled, "3", 1, candidate_sha256="b" * 64
+    )
+    assert other["blessed"] is False and other["override"]["applied"] is False
+    # the override never excuses a failing ordinary check
+    strict = _gate(values={"roc_auc": {"min": 0.9}}, suspicion={"override": override})
+    failing = evaluate_gate(
+        strict, "classification", test_frame, good, shuffled, "3", 1, candidate_sha256="a" * 64
+    )
+    assert failing["blessed"] is False and failing["summary"].startswith("REJECTED")
+
+
+@pytest.mark.parametrize(
+    ("suspicion", "message"),
+    [
+        ({"max_gain": {"roc_auc": -0.1}}, "max_gain.roc_auc must be ≥ 0"),
+        ({"max_gain": {"auc": 0.1}}, "gate.suspicion.max_gain"),
+        ({"ceiling": {"roc_auc": ".nan"}}, "ceiling.roc_auc must be a number"),
+        ({"leakage": {"max_auc": 0.5}}, "greater than 0.5"),
+        ({"leakage": {"sample_rows": 10}}, "greater than or equal to 1000"),
+        ({"override": {"candidate_sha256": "a" * 64}}, "reason"),
+        ({"override": {"candidate_sha256": "abc", "reason": "x" * 30}}, "candidate_sha256"),
+        ({"override": {"candidate_sha256": "a" * 64, "reason": "because"}}, "at least 20"),
+        ({"override": {"candidate_sha256": "a" * 64, "reason": "x" * 25}}, "say why"),
+        ({"overide": None}, "unknown key 'overide'"),
+    ],
+)
+def test_bad_suspicion_params_are_refused(suspicion, message) -> None:
+    if suspicion.get("ceiling", {}).get("roc_auc") == ".nan":
+        suspicion = {"ceiling": {"roc_auc": float("nan")}}
+    with pytest.raises(UserError, match=message):
+        parse_params({"gate": {"suspicion": suspicion}})
+
+
 def test_gate_params_reject_unknown_metric() -> None:
     with pytest.raises(UserError, match="gate.values"):
         parse_params({"gate": {"values": {"auc": {"min": 0.5}}}})
@@ -268,6 +442,31 @@ def _params(tmp_path: Path, **gate) -> Path:
     }
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"base": {"model_name": MODEL}, "gate": rules}))
+    return path
+
+
+def _search_json(tmp_path: Path, cv_score: float = 0.74) -> Path:
+    from retrain.artifacts import SearchSummary
+
+    path = tmp_path / "search.json"
+    SearchSummary(
+        task="classification",
+        primary_metric="roc_auc",
+        greater_is_better=True,
+        best_family="hist_gradient_boosting",
+        best_params={},
+        best_trial=0,
+        cv_score=cv_score,
+        n_trials=1,
+        n_pruned=0,
+        n_trials_this_worker=1,
+        stopped_by="trials",
+        search_s=1.0,
+        refit_s=1.0,
+        elapsed_s=2.0,
+        study_name="s",
+        n_train=2000,
+    ).write(path)
     return path
 
 
@@ -305,6 +504,7 @@ def test_cli_lookup_then_gate_against_registered_champion(
     worse_sha = save(shuffled, worse)
     out = tmp_path / "metrics" / "gate.json"
     args = ["--test", str(TEST), "--champion", str(champion_dir), "--out", str(out)]
+    args += ["--train", str(TRAIN), "--search", str(_search_json(tmp_path))]
     assert main(["gate", "--model", str(worse), *args, "--params", str(params)]) == 0
     result = json.loads(out.read_text())
     assert result["blessed"] is False and result["champion_version"] == ref.version
@@ -312,6 +512,10 @@ def test_cli_lookup_then_gate_against_registered_champion(
     assert result["test_window"]["n"] == 3000 and result["test_window"]["start"].startswith(
         "2013-10"
     )
+    # the suspicion checks ran with the training window and the search's CV score
+    assert {"suspicion.leakage", "suspicion.cv_gain.roc_auc"} <= {
+        c["name"] for c in result["checks"]
+    }
 
     better = tmp_path / "better.skops"
     save(fit_pipeline("hgb", seed=1), better)
@@ -358,7 +562,18 @@ def test_cli_bad_inputs(tmp_path: Path, good, capsys) -> None:
     )
     out = tmp_path / "gate.json"
 
-    def run(*extra: str, test: Path = TEST, champ: Path = champion, m: Path = model) -> int:
+    search = _search_json(tmp_path)
+
+    def run(
+        *extra: str,
+        test: Path = TEST,
+        champ: Path = champion,
+        m: Path = model,
+        train: Path | None = TRAIN,
+        search: Path | None = search,
+    ) -> int:
+        more = ["--train", str(train)] if train else []
+        more += ["--search", str(search)] if search else []
         return main(
             [
                 "gate",
@@ -372,12 +587,24 @@ def test_cli_bad_inputs(tmp_path: Path, good, capsys) -> None:
                 str(out),
                 "--params",
                 str(params),
+                *more,
                 *extra,
             ]
         )
 
     assert main(["gate", "--out", str(out), "--params", str(params)]) == 2
     assert "missing --model, --test, --champion" in capsys.readouterr().err
+    # the suspicion checks need the training window and the search's CV score
+    assert run(train=None) == 2
+    assert "missing --train (the leakage screen" in capsys.readouterr().err
+    assert run(search=None) == 2
+    assert "missing --search" in capsys.readouterr().err
+    assert run(train=tmp_path / "absent.parquet") == 2
+    assert "absent.parquet not found" in capsys.readouterr().err
+    bad_search = tmp_path / "bad_search.json"
+    bad_search.write_text('{"schema": 1}')
+    assert run(search=bad_search) == 2
+    assert "re-run the train stage" in capsys.readouterr().err
     assert run(test=tmp_path / "absent.parquet") == 2
     corrupt = tmp_path / "corrupt.parquet"
     corrupt.write_bytes(b"PAR1 nope")
@@ -407,6 +634,43 @@ def test_cli_bad_inputs(tmp_path: Path, good, capsys) -> None:
     assert run(m=tmp_path / "absent.skops") == 2
     assert not out.exists()  # no failed run wrote anything
     assert run() == 0 and json.loads(out.read_text())["first_model"] is True
+
+
+def test_cli_leaking_candidate_flagged_then_blessed_by_its_override(
+    tmp_path: Path, train_frame, test_frame
+) -> None:
+    from retrain.cli import main
+
+    # given a first candidate trained with the label's clipped copy, and no champion
+    train, test = _with_leak(train_frame, "clipped"), _with_leak(test_frame, "clipped")
+    train_path, test_path = tmp_path / "train.parquet", tmp_path / "test.parquet"
+    train.to_parquet(train_path)
+    test.to_parquet(test_path)
+    model = tmp_path / "leaky.skops"
+    sha = save(_fit_with_leak(train), model)
+    champion = tmp_path / "champion"
+    champion.mkdir()
+    (champion / "champion.json").write_text(
+        json.dumps({"schema": 1, "model": MODEL, "version": None, "sha256": None})
+    )
+    out = tmp_path / "gate.json"
+    args = ["gate", "--model", str(model), "--test", str(test_path), "--train", str(train_path)]
+    args += ["--search", str(_search_json(tmp_path, 0.99)), "--champion", str(champion)]
+    args += ["--out", str(out)]
+    # when it is gated: not blessed, flagged, the feature named
+    assert main([*args, "--params", str(_params(tmp_path))]) == 0
+    flagged = json.loads(out.read_text())
+    assert flagged["blessed"] is False and flagged["leaking_features"] == ["leak"]
+    assert flagged["candidate_sha256"] == sha and flagged["override"] is None
+    # when a reviewer adds the audited override for exactly this artifact: blessed, recorded
+    reason = "reviewed: the feed is published before departure (#42)"
+    override = {"candidate_sha256": sha, "reason": reason}
+    params = _params(tmp_path, suspicion={"override": override})
+    assert main([*args, "--params", str(params)]) == 0
+    blessed = json.loads(out.read_text())
+    assert blessed["blessed"] is True and blessed["suspicious"] is True
+    assert blessed["override"] == {**override, "applied": True}
+    assert blessed["summary"].startswith("BLESSED BY OVERRIDE")
 
 
 def test_lookup_champion_unreachable_registry_exits_3(

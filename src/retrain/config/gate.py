@@ -71,6 +71,70 @@ class SliceSettings(Section):
     max_regression_abs: float = Field(0.03, ge=0)
 
 
+class LeakageScreen(Section):
+    """Each model input alone vs the label on a seeded sample of the training window.
+
+    Classification: the feature's univariate ROC AUC, symmetrised (max(auc, 1 - auc)), missing
+    values ranked lowest; a category scores by its level's positive rate learnt on the other
+    half of the sample (so a high-cardinality id cannot score by memorising). Regression:
+    |Spearman| between the feature (a category: its out-of-half target mean) and the target.
+    A feature above the bound alone predicts the label almost perfectly: the classic leak.
+    """
+
+    enabled: bool = True
+    max_auc: float = Field(0.9, gt=0.5, le=1.0)
+    max_abs_spearman: float = Field(0.95, gt=0.0, le=1.0)
+    sample_rows: int = Field(50_000, ge=1_000, le=10_000_000)
+
+
+class SuspicionOverride(Section):
+    """A reviewer's audited exception: bless THIS artifact although it looks too good.
+
+    Bound to one candidate by its sha256 (gate.json `candidate_sha256`), so it can never bless
+    a later model; the reason is recorded in gate.json and shown in the report.
+    """
+
+    candidate_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    reason: str = Field(min_length=20, max_length=500)
+
+    @model_validator(mode="after")
+    def _real_reason(self) -> SuspicionOverride:
+        if len(set(self.reason.strip().lower())) < 5:
+            raise ValueError("reason must say why the gain is real (at least 20 characters)")
+        return self
+
+
+class SuspicionSettings(Section):
+    """ "Suspiciously good — check for leakage": rules that a candidate must NOT exceed.
+
+    Gains are measured in each metric's natural direction (higher AUC, lower RMSE). A tripped
+    rule is not blessed in any `gate.mode`; only `override` blesses it.
+    """
+
+    enabled: bool = True
+    # candidate - champion on the same test window, per metric
+    max_gain: dict[GateMetric, float] = Field(default_factory=lambda: {"roc_auc": 0.05, "r2": 0.1})
+    # test-window value - the search's own CV score (its primary metric only)
+    max_gain_over_cv: dict[GateMetric, float] = Field(
+        default_factory=lambda: {"roc_auc": 0.05, "r2": 0.1}
+    )
+    # plausibility ceiling on the candidate's test-window value
+    ceiling: dict[GateMetric, float] = Field(default_factory=lambda: {"roc_auc": 0.99, "r2": 0.99})
+    leakage: LeakageScreen = LeakageScreen()
+    override: SuspicionOverride | None = None
+
+    @model_validator(mode="after")
+    def _non_negative(self) -> SuspicionSettings:
+        for name in ("max_gain", "max_gain_over_cv"):
+            for metric, bound in getattr(self, name).items():
+                if not bound >= 0:  # also refuses NaN
+                    raise ValueError(f"{name}.{metric} must be ≥ 0, got {bound}")
+        for metric, bound in self.ceiling.items():
+            if bound != bound:
+                raise ValueError(f"ceiling.{metric} must be a number, got {bound}")
+        return self
+
+
 class GateSection(Section):
     mode: Literal["enforce", "dry_run"] = "enforce"
     # Value thresholds per metric, e.g. {roc_auc: {min: 0.6}, log_loss: {max: 0.6}}.
@@ -80,3 +144,5 @@ class GateSection(Section):
     slices: SliceSettings = SliceSettings()
     # No champion yet: bless on value thresholds alone (flagged in gate.json), or refuse.
     allow_first_model: bool = True
+    # Too good to be true: not blessed unless overridden (see SuspicionSettings).
+    suspicion: SuspicionSettings = SuspicionSettings()

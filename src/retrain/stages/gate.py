@@ -10,7 +10,10 @@ Two commands share this module because they share the champion's files:
   scores candidate and champion on the same pinned test window and applies the rules in
   `params.yaml` `gate:` — value thresholds, change thresholds with an allowed regression, a
   paired bootstrap non-inferiority test, per-slice no-regression, the first-model rule and
-  `mode: enforce | dry_run`.
+  `mode: enforce | dry_run`. With `--train` (the training window: the per-feature leakage
+  screen) and `--search` (the search's CV score) it also runs the suspicion checks
+  (`gate.suspicion`): a candidate too good to be true is not blessed in any mode unless
+  `gate.suspicion.override` names its sha256 with a reason.
 
 A rejected candidate is a normal outcome, not an error: the stage exits 0 and `gate.json`
 says `blessed: false`; the push stage then registers nothing.
@@ -47,6 +50,10 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--test", type=Path, help="build/prepared/test.parquet")
     parser.add_argument("--champion", type=Path, help="build/champion (the champion stage's dir)")
     parser.add_argument(
+        "--train", type=Path, help="build/prepared/train.parquet (the leakage screen)"
+    )
+    parser.add_argument("--search", type=Path, help="build/train/search.json (its CV score)")
+    parser.add_argument(
         "--out", type=Path, required=True, help="gate.json (or with --lookup-champion: a dir)"
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -68,10 +75,30 @@ def cli(argv: list[str]) -> int:
             f"missing {', '.join(missing)}",
             "pass --model, --test and --champion (or --lookup-champion)",
         )
+    suspicion = params.gate.suspicion
+    needed = []
+    if suspicion.enabled and args.search is None:
+        needed.append("--search (the suspicion checks compare the test score with the CV score)")
+    if suspicion.enabled and suspicion.leakage.enabled and args.train is None:
+        needed.append("--train (the leakage screen reads the training window)")
+    if needed:
+        raise UserError(
+            f"missing {'; '.join(needed)}",
+            "pass --train build/prepared/train.parquet --search build/train/search.json "
+            "(or turn the check off in params.yaml gate.suspicion, a loosening the report flags)",
+        )
+    from retrain.artifacts import SearchSummary
     from retrain.model_io import load_model, sha256_file
+    from retrain.prepared import read_table
 
     champion, champion_version, champion_sha256 = read_champion(args.champion, model_name)
     test = read_test_window(args.test)
+    train = read_table(args.train, "training window") if args.train is not None else None
+    cv = None
+    if args.search is not None:
+        search = SearchSummary.read(args.search, "re-run the train stage (dvc repro train)")
+        if search.cv_score is not None:
+            cv = (search.primary_metric, search.cv_score)
     sha256 = sha256_file(args.model) if args.model.is_file() else None
     candidate = load_model(args.model, expected_sha256=sha256)
     result = evaluate_gate(
@@ -82,6 +109,9 @@ def cli(argv: list[str]) -> int:
         champion,
         champion_version,
         seed=params.base.seed,
+        train=train if suspicion.leakage.enabled else None,
+        cv=cv,
+        candidate_sha256=sha256,
     )
     if sha256 is not None and sha256 == champion_sha256:
         result = unchanged_verdict(result, champion_version)
