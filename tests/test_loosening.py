@@ -75,7 +75,7 @@ _DELETE = object()
             {"override": {"candidate_sha256": "ab" * 32, "reason": "reviewed in #12, real gain"}},
             "gate.suspicion.override: added for candidate abababababab",
         ),
-        ("prepare.test_size", 0.99, "prepare.test_size: 0.2 → 0.99"),
+        ("prepare.test_size", 0.45, "prepare.test_size: 0.2 → 0.45"),
         ("prepare.drop_columns", ["arr_delay"], "dep_delay no longer dropped"),
         ("validate.columns", None, "validate.columns: removed"),
         ("validate.not_null", {"a": 0.5}, "validate.not_null.a: 1 → 0.5 (more nulls)"),
