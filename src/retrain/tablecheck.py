@@ -3,7 +3,7 @@
 params.yaml is checked on its own at load time (keys, types, metrics of the task); what it can
 only get wrong against a real table is checked here, on the extracted features: every column
 params names exists, the target can become a label for base.task, and the time windows lie
-inside extract.window. Every problem is reported at once, each with the params key to change.
+hold rows. Every problem is reported at once, each with the params key to change.
 """
 
 from __future__ import annotations
@@ -68,20 +68,26 @@ def label_problems(params: Params, frame: pd.DataFrame) -> list[str]:
     return []
 
 
-def window_problems(params: Params) -> list[str]:
-    """prepare's windows inside extract.window (only with an event time)."""
-    if params.base.event_time is None:
+def window_problems(params: Params, frame: pd.DataFrame) -> list[str]:
+    """Each of prepare's windows holds rows of the user's table (source `table`, with an
+    event time). The bundled Feast source is left to prepare's own check: its tests extract a
+    few days and never prepare them."""
+    import pandas as pd
+
+    time_column = params.base.event_time
+    if params.extract.source != "table" or time_column is None or time_column not in frame:
         return []
-    outer_start, outer_end = params.extract.window.bounds_utc()
+    times = pd.to_datetime(frame[time_column], utc=True)
     problems = []
     for key in ("train_window", "test_window"):
         window = getattr(params.prepare, key)
         start, end = window.bounds_utc()
-        if start < outer_start or end > outer_end:
+        if not ((times >= start) & (times < end)).any():
             problems.append(
-                f"prepare.{key} {window.label()} is not inside extract.window "
-                f"{params.extract.window.label()}; fix: widen extract.window or move "
-                f"prepare.{key} inside it"
+                f"prepare.{key} {window.label()} holds no row of the table (its "
+                f"{time_column} spans {times.min():%Y-%m-%d %H:%M} .. "
+                f"{times.max():%Y-%m-%d %H:%M} UTC inside extract.window); fix: move "
+                f"prepare.{key} (and extract.window) over the table's time range"
             )
     return problems
 
@@ -90,7 +96,7 @@ def check_params_against_table(params: Params, frame: pd.DataFrame) -> None:
     """UserError listing every mismatch between params.yaml and the extracted table."""
     problems = column_problems(params, [str(c) for c in frame.columns])
     problems += label_problems(params, frame)
-    problems += window_problems(params)
+    problems += window_problems(params, frame)
     if problems:
         raise UserError(
             "params.yaml does not fit the table:\n  - " + "\n  - ".join(problems),

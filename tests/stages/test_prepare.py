@@ -108,21 +108,37 @@ def test_zero_one_target_without_threshold() -> None:
         splitting.split(bad, params.base, params.prepare)
 
 
-def test_random_split_when_there_is_no_event_time() -> None:
+def test_hash_split_when_there_is_no_event_time_is_stable_under_seed_size_and_new_rows() -> None:
+    # given features without an event time
     frame = features().drop(columns="event_time")
     params = parse_params({"base": {"event_time": None}, "prepare": {"test_size": 0.25}})
+    # when split twice
     first = splitting.split(frame, params.base, params.prepare)
     again = splitting.split(frame, params.base, params.prepare)
+    # then the split is the same, a quarter of the labelled rows is held out
     assert first.mode == "random"
-    pd.testing.assert_frame_equal(first.test, again.test)  # seeded
+    pd.testing.assert_frame_equal(first.test, again.test)
     n = frame["arr_delay"].notna().sum()
-    assert len(first.test) == pytest.approx(0.25 * n, abs=1)
-    rate = lambda part: part["label"].mean()  # noqa: E731
-    assert rate(first.train) == pytest.approx(rate(first.test), abs=0.02)  # stratified
-    other_seed = parse_params({"base": {"event_time": None, "seed": 7}})
-    assert not first.test["flight_id"].equals(
-        splitting.split(frame, other_seed.base, other_seed.prepare).test["flight_id"]
+    assert len(first.test) == pytest.approx(0.25 * n, abs=3 * (0.25 * 0.75 * n) ** 0.5)
+    test_ids = set(first.test["flight_id"])
+    # and a new seed moves no row
+    other_seed = parse_params(
+        {"base": {"event_time": None, "seed": 7}, "prepare": {"test_size": 0.25}}
     )
+    assert (
+        set(splitting.split(frame, other_seed.base, other_seed.prepare).test["flight_id"])
+        == test_ids
+    )
+    # and a larger test_size only moves train rows to test
+    larger = parse_params({"base": {"event_time": None}, "prepare": {"test_size": 0.4}})
+    grown = splitting.split(frame, larger.base, larger.prepare)
+    assert test_ids < set(grown.test["flight_id"])
+    # and new rows leave the old ones where they were
+    more = pd.concat([frame, features(600, seed=1).drop(columns="event_time").iloc[400:]])
+    bigger = splitting.split(more, params.base, params.prepare)
+    assert set(bigger.test["flight_id"]) & set(frame["flight_id"]) == test_ids
+    # while the rows on each side are a different set when the split rule differs
+    assert test_ids != set(first.train["flight_id"][: len(test_ids)])
 
 
 def test_all_null_event_time_falls_back_to_random_split() -> None:
@@ -134,7 +150,7 @@ def test_all_null_event_time_falls_back_to_random_split() -> None:
 def test_random_split_needs_two_classes() -> None:
     frame = features().drop(columns="event_time").assign(arr_delay=100.0)
     params = parse_params({"base": {"event_time": None}})
-    with pytest.raises(UserError, match="cannot stratify"):
+    with pytest.raises(UserError, match="holds only class"):
         splitting.split(frame, params.base, params.prepare)
 
 
