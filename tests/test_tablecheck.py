@@ -146,3 +146,16 @@ def test_extract_writes_nothing_when_params_do_not_fit(
     Path("params.yaml").write_text(yaml.safe_dump(fitting()))
     assert main(["extract", "--out", "build/features.parquet"]) == 0
     assert "row_id" in pd.read_parquet("build/features.parquet").columns
+
+
+def test_multiclass_is_refused_at_params_load_until_it_works() -> None:
+    with pytest.raises(UserError, match="multiclass .* is not supported yet") as err:
+        parse_params({"base": {"task": "multiclass"}})
+    assert "positive_label" in str(err.value)
+
+
+def test_three_text_classes_without_positive_label_name_the_limit() -> None:
+    frame = table().assign(verdict=["good", "bad", "ugly", "good"] * 2)
+    params = parse_params(fitting(base={"positive_label": None}))
+    with pytest.raises(UserError, match="multiclass targets .* not supported yet"):
+        check_params_against_table(params, frame)

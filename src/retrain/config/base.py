@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Time zone when params.yaml names none (base.timezone's default, so every window's too).
 DEFAULT_TIMEZONE = "UTC"
@@ -54,6 +54,17 @@ class BaseSection(Section):
     # test_window, monitor.current, and the calendars of train (CV periods, calendar features)
     # and replay (months). Each of those inherits it unless it sets its own `timezone`.
     timezone: TimeZone = DEFAULT_TIMEZONE
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _no_multiclass_yet(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() in {"multiclass", "multi-class", "multinomial"}:
+            raise ValueError(
+                "multiclass (more than two classes) is not supported yet: training, the gate's "
+                "metrics, plots and the monitor are binary or regression; use task "
+                "classification with base.positive_label (that class against the rest)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_label_rule(self) -> BaseSection:
