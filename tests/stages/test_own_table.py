@@ -171,6 +171,10 @@ def test_time_indexed_regression_table_is_monitored_from_the_table_itself(
     assert drift["trigger"]["decay"] == pytest.approx(0.10 * perf["registered"])
     assert code in (0, 10)
     assert {f["feature"] for f in drift["features"]}.isdisjoint({"visit", "progression"})
+    # and the pull-request report renders the regression run and its drift check
+    assert main(["report", "--drift", "build/monitor/drift.json", "--trigger", "none"]) == 0
+    report = (project / "build/report/report.md").read_text()
+    assert "rmse" in report and "visits" in report
 
 
 def test_text_labels_without_key_binary_end_to_end(project: Path) -> None:

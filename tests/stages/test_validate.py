@@ -230,6 +230,20 @@ def test_duplicated_rows_under_new_keys(good: pd.DataFrame, params: Params) -> N
     assert "no duplicated rows" in message and "6 of 123 rows fail" in message
 
 
+def test_a_few_duplicates_pass_within_the_tolerance_and_the_message_names_it(
+    good: pd.DataFrame, params: Params
+) -> None:
+    # given 3 duplicated rows (6 of 123 rows are members of a duplicate pair)
+    copies = good.iloc[:3].assign(flight_id=good["flight_id"].max() + 1 + np.arange(3))
+    doubled = pd.concat([good, copies], ignore_index=True)
+    # when the tolerance is below their share it fails, naming the key to change
+    _, message = rejected(doubled, with_changes(params, "validate", duplicate_rows_max_share=0.02))
+    assert "validate.duplicate_rows_max_share" in message
+    # and at or above it the batch passes
+    tolerant = with_changes(params, "validate", duplicate_rows_max_share=0.05)
+    assert validate_features(doubled, tolerant).success
+
+
 def test_duplicate_keys(good: pd.DataFrame, params: Params) -> None:
     bad = good.copy()
     bad.loc[bad.index[1], "flight_id"] = bad["flight_id"].iloc[0]
