@@ -187,7 +187,8 @@ def test_single_class_target(good: pd.DataFrame, params: Params) -> None:
 
 def test_class_checks_only_for_classification(good: pd.DataFrame, params: Params) -> None:
     single_class = good.assign(arr_delay=good["arr_delay"].clip(upper=10))
-    regression = with_changes(params, "base", task="regression")
+    no_rules = with_changes(params, "gate", values={}, changes=[], slices={"columns": []})
+    regression = with_changes(no_rules, "base", task="regression")
     report = validate_features(single_class, regression)
     assert report.success, failure_message(report)
 
