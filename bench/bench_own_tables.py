@@ -109,10 +109,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--only", nargs="*", help="table names to run (default: all)")
     args = parser.parse_args()
     bin_dir = str(Path(sys.executable).parent)
     results = {}
     for name, (frame, params) in tables().items():
+        if args.only and name not in args.only:
+            continue
         with tempfile.TemporaryDirectory(prefix="own-table-") as tmp:
             project = Path(tmp)
             subprocess.run(["git", "init", "-q", "."], cwd=project, check=True)
@@ -137,16 +140,12 @@ def main() -> int:
                 "default_hgb": round(baseline(project, task, metric), 4),
                 "edits_after_params": 0,
             }
+            results[name]["load_average_1m"] = round(os.getloadavg()[0], 1)
             print(name, results[name], flush=True)
-    load = os.getloadavg()
-    save(
-        "own_tables",
-        {
-            "budget": {"trials": args.trials, "seconds": args.seconds},
-            "load_average_1m_at_end": round(load[0], 1),
-            "tables": results,
-        },
-    )
+            save(  # after each table, so a long run keeps what it measured
+                "own_tables",
+                {"budget": {"trials": args.trials, "seconds": args.seconds}, "tables": results},
+            )
     return 0
 
 
