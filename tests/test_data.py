@@ -64,3 +64,25 @@ def test_mismatch_with_data_dvc_is_an_error_and_data_dvc_untouched(
     with pytest.raises(UserError, match="does not match data.dvc"):
         ensure(Path("data"), Path("data.dvc"))
     assert (repo / "data.dvc").read_text() == before
+
+
+def test_data_is_left_alone_when_the_source_is_your_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrain.cli import main
+
+    # given params for the user's own table and their file in data/
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mine.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "params.yaml").write_text(
+        "extract: {source: table, table: {path: data/mine.csv}}\n"
+    )
+    # when `retrain data` runs (as `make pipeline` does first)
+    assert main(["data"]) == 0
+    # then no flights file is written next to the user's table
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["mine.csv"]
+    # and with the bundled source it rebuilds the flights tables
+    (tmp_path / "params.yaml").write_text("extract: {source: feast}\n")
+    assert main(["data", "--dvc-file", "none.dvc"]) == 0
+    assert {p.name for p in (tmp_path / "data").iterdir()} == {"mine.csv", *FILES}

@@ -183,6 +183,11 @@ class ChampionInfo(Artifact):
     model: str
     version: str | None = None
     sha256: str | None = None
+    # How the champion's train/test split was made (its version tags; None: not recorded), so
+    # the gate can keep the champion's training rows out of its holdout.
+    split: Literal["time", "hash"] | None = None
+    test_size: float | None = None
+    train_end: str | None = None
 
 
 class GateCheck(_Frozen):
@@ -312,6 +317,10 @@ class VersionTags(_Frozen):
     test_start: str | None = None
     test_end: str | None = None
     primary_metric: str | None = None
+    # The split the version was trained under: "time" (train_end bounds its rows) or "hash"
+    # (rows whose identity hashes below test_size were held out; docs/contracts.md).
+    split: Literal["time", "hash"] | None = None
+    test_size: float | None = None
     gate_mode: str | None = None
     gate_checks_passed: StrictBool | None = None
     first_model: StrictBool | None = None
@@ -419,7 +428,7 @@ class DriftSignals(_Frozen):
 
 class DriftTrigger(_Frozen):
     drift_share: float
-    decay: float
+    decay: float | None  # the decay trigger in the metric's units (None: nothing to measure)
     persistence: int
     consecutive: int
 

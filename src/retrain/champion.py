@@ -37,6 +37,7 @@ def lookup_champion(model: str, out_dir: Path, registry: Registry) -> ChampionIn
         model=model,
         version=None if ref is None else ref.version,
         sha256=None if ref is None else ref.sha256,
+        **({} if ref is None else split_of(ref.tags)),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / CHAMPION_MODEL
@@ -47,6 +48,23 @@ def lookup_champion(model: str, out_dir: Path, registry: Registry) -> ChampionIn
         target.unlink(missing_ok=True)
     info.write(out_dir / CHAMPION_INFO)
     return info
+
+
+def split_of(tags: dict[str, str]) -> dict[str, Any]:
+    """The champion's recorded split (`split`, `test_size`, `train_end` version tags)."""
+    out: dict[str, Any] = {}
+    if tags.get("split") in ("time", "hash"):
+        out["split"] = tags["split"]
+    if tags.get("test_size"):
+        out["test_size"] = float(tags["test_size"])
+    if tags.get("train_end"):
+        out["train_end"] = tags["train_end"]
+    return out
+
+
+def champion_info(champion_dir: Path) -> ChampionInfo:
+    """champion.json as the champion stage wrote it (call after read_champion)."""
+    return ChampionInfo.read(champion_dir / CHAMPION_INFO, _RERUN_CHAMPION)
 
 
 def read_champion(champion_dir: Path, model: str) -> tuple[Any | None, str | None, str | None]:

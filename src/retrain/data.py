@@ -2,6 +2,8 @@
 
 A fresh clone with no DVC remote runs `retrain data`; afterwards `dvc status` is clean.
 With a remote configured, `dvc pull` is the faster path (README: "Data").
+Only for the bundled example: when params.yaml's `extract.source` is `table` (your own data),
+it writes nothing into data/.
 """
 
 from __future__ import annotations
@@ -96,9 +98,23 @@ def cli(argv: list[str]) -> int:
         "--dir", type=Path, default=Path("data"), help="data directory (default: data)"
     )
     parser.add_argument("--dvc-file", type=Path, default=Path("data.dvc"))
+    parser.add_argument(
+        "--params", type=Path, default=Path("params.yaml"), help="read extract.source from it"
+    )
     args = parser.parse_args(argv)
     from retrain import logs
 
     logs.setup()
+    if args.params.is_file():
+        from retrain.config import load_params
+
+        source = load_params(args.params).extract
+        if source.source != "feast":
+            log.info(
+                "extract.source is %r (%s): data/ holds your data, nothing rebuilt",
+                source.source,
+                source.table.path,
+            )
+            return 0
     ensure(args.dir, args.dvc_file)
     return 0

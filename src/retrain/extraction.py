@@ -383,20 +383,44 @@ def read_table(path: Path, encoding: str, limits: InputLimits | None = None) -> 
     )
 
 
+def row_ids(frame: pd.DataFrame) -> pd.Series:
+    """A stable identity per row for tables without a key (docs/contracts.md, `row_id`).
+
+    64-bit hash of the row's values (pandas' `hash_pandas_object`, columns in name order so a
+    reordered file gives the same ids) as 16 hex digits, plus `-n` where n counts the identical
+    rows before it (0 for the first). The same row keeps its id when rows are added, removed
+    or reordered elsewhere in the table; only a change of its own values gives it a new one.
+    """
+    import pandas as pd
+
+    ordered = frame[sorted(frame.columns, key=str)]
+    hashes = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
+    text = pd.Series([f"{h:016x}" for h in hashes], index=frame.index, dtype=object)
+    nth = text.groupby(text, sort=False).cumcount()
+    return text + "-" + nth.astype(str)
+
+
 def table_features(
     path: Path,
     encoding: str,
-    key: str,
+    key: str | None,
     target: str,
     event_time: str | None,
     window: Window,
     limits: InputLimits | None = None,
 ) -> pd.DataFrame:
-    """features.parquet content for source `table`: the user's columns, window-filtered."""
+    """features.parquet content for source `table`: the user's columns, window-filtered.
+
+    Without a key (base.key null) a `row_id` column (ROW_ID) is derived from the rows' content.
+    """
     frame = read_table(path, encoding, limits)  # imports pandas once the file passed its caps
     import pandas as pd
 
-    required = {"base.key": key, "base.target": target}
+    from retrain.config.base import ROW_ID
+
+    required = {"base.target": target}
+    if key is not None:
+        required["base.key"] = key
     if event_time is not None:
         required["base.event_time"] = event_time
     missing = {role: column for role, column in required.items() if column not in frame.columns}
@@ -410,6 +434,14 @@ def table_features(
             "base.event_time in params.yaml at existing ones (base.event_time: null if the "
             "table has no time column)",
         )
+    if key is None:
+        if ROW_ID in frame.columns:
+            raise UserError(
+                f"{path} has a {ROW_ID!r} column but base.key is null, so extract would "
+                f"derive {ROW_ID!r} itself",
+                f"set base.key: {ROW_ID} if that column identifies rows, or rename it",
+            )
+        frame.insert(0, ROW_ID, row_ids(frame))  # from the file's values, before any filter
     if event_time is not None:
         times = frame[event_time]
         if not pd.api.types.is_datetime64_any_dtype(times):

@@ -45,6 +45,33 @@ METRICS: dict[str, Metric] = {
 }
 
 
+# The monitor's decay trigger when monitor.trigger.decay and decay_relative are null: how much
+# worse than its registered value the champion's metric may get. Bounded metrics: an amount in
+# the metric's own units; error metrics in the target's units (rmse, mae): a share of the
+# registered value (0.03 would be 3 cents on a price model).
+DEFAULT_DECAY: dict[str, tuple[float, Literal["absolute", "relative"]]] = {
+    "roc_auc": (0.03, "absolute"),
+    "pr_auc": (0.03, "absolute"),
+    "log_loss": (0.03, "absolute"),
+    "brier": (0.01, "absolute"),
+    "rmse": (0.10, "relative"),
+    "mae": (0.10, "relative"),
+    "r2": (0.05, "absolute"),
+}
+
+
+def decay_threshold(
+    name: str, registered: float, absolute: float | None, relative: float | None
+) -> float:
+    """The decay (positive = worse) at which the monitor fires for metric `name`."""
+    if relative is not None:
+        return relative * abs(registered)
+    if absolute is not None:
+        return absolute
+    amount, kind = DEFAULT_DECAY[name]
+    return amount * abs(registered) if kind == "relative" else amount
+
+
 def metric_names(task: str | None = None) -> tuple[str, ...]:
     """All metric names, or those of one task, in registry order."""
     return tuple(n for n, m in METRICS.items() if task is None or m.task == task)

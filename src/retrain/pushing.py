@@ -20,6 +20,8 @@ def version_tags(
     git_commit: str | None,
     data_hash: str | None,
     params_hash: str | None,
+    split: str | None = None,
+    test_size: float | None = None,
 ) -> VersionTags:
     """The lineage and verdict a registered version carries."""
     window = gate.test_window
@@ -35,6 +37,8 @@ def version_tags(
         test_start=window.start if window else None,
         test_end=window.end if window else None,
         primary_metric=search.primary_metric,
+        split=split,
+        test_size=test_size if split == "hash" else None,
         gate_mode=gate.mode,
         gate_checks_passed=gate.checks_passed,
         first_model=gate.first_model,
@@ -51,6 +55,7 @@ def push(
     experiment: str,
     lineage: dict[str, str | None],
     registry: Registry | None = None,
+    split: tuple[str, float] | None = None,
 ) -> tuple[RegistryRecord, bool]:
     """Register (if blessed); return the registry.json record and whether a version was
     created (False: not blessed, or that version already existed)."""
@@ -77,7 +82,8 @@ def push(
             f"({gate.candidate_sha256[:12]}…)",
             "re-run gate and export from the same build/train/model.skops (dvc repro)",
         )
-    tags = version_tags(gate, search, sha256, **lineage).to_tags()
+    mode, test_size = split if split is not None else (None, None)
+    tags = version_tags(gate, search, sha256, **lineage, split=mode, test_size=test_size).to_tags()
     registry = registry or connect()
     ref, created = registry.register(model, Path(export_dir), tags, experiment=experiment)
     champion = registry.champion(model)

@@ -79,7 +79,7 @@ def check_training_data(frame: pd.DataFrame, settings: SearchSettings) -> None:
     if settings.event_time and settings.event_time not in frame.columns:
         raise UserError(
             f"the train table has no {settings.event_time!r} column (base.event_time)",
-            "set base.event_time: null for data without time (CV then uses row order)",
+            "set base.event_time: null for data without time (CV is then a seeded shuffled K-fold)",
         )
     check_search_space(settings)
     folds = make_folds(frame, settings)

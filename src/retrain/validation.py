@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from retrain.artifacts import ValidationCheck, ValidationResult
+from retrain.config.base import ROW_ID
 from retrain.errors import UserError
 
 if TYPE_CHECKING:
@@ -87,7 +88,9 @@ def check_params(params: Params) -> None:
         for column in getattr(section, part)
     ]
     named += [("validate.duplicate_rows_ignore", c) for c in section.duplicate_rows_ignore]
-    named += [("base.key", base.key), ("base.target", base.target)]
+    named += [("base.target", base.target)]
+    if base.key is not None:  # the derived row_id is extract's, not the user's to declare
+        named.append(("base.key", base.key))
     if base.event_time is not None:
         named.append(("base.event_time", base.event_time))
     for key, column in named:
@@ -179,9 +182,12 @@ def build_expectations(
     out: list[Any] = []
 
     if section.columns is not None:
+        expected = list(section.columns)
+        if base.key is None and ROW_ID not in expected:
+            expected.append(ROW_ID)  # extract derives it (base.key null)
         out.append(
             gxe.ExpectTableColumnsToMatchSet(
-                column_set=list(section.columns),
+                column_set=expected,
                 exact_match=True,
                 description=f"columns are exactly validate.columns ({len(section.columns)})",
             )
@@ -261,21 +267,27 @@ def build_expectations(
     if section.unique_key:
         out.append(
             gxe.ExpectColumnValuesToBeUnique(
-                column=base.key, description=f"key `{base.key}` has no duplicates"
+                column=base.key_column,
+                description=f"key `{base.key_column}` has no duplicates",
             )
         )
     if section.unique_rows:
         compared = [
             c
             for c in (section.columns if section.columns is not None else frame_columns)
-            if c not in set(section.duplicate_rows_ignore)
+            if c not in {*section.duplicate_rows_ignore, ROW_ID if base.key is None else None}
         ]
+        share = section.duplicate_rows_max_share
         ignored = ", ".join(section.duplicate_rows_ignore) or "none"
         out.append(
             gxe.ExpectCompoundColumnsToBeUnique(
                 column_list=compared,
                 ignore_row_if="never",
-                description=f"no duplicated rows (compared on all columns; ignored: {ignored})",
+                mostly=1.0 - share,
+                description=(
+                    f"no duplicated rows (compared on all columns; ignored: {ignored}; "
+                    f"tolerated: ≤ {share:.2%} of rows, validate.duplicate_rows_max_share)"
+                ),
             )
         )
     return out
@@ -292,6 +304,24 @@ def _class_expectations(params: Params) -> list[Any]:
     base, share = params.base, params.validate_.min_class_share
     target = base.target
     out: list[Any] = []
+    if base.positive_label is not None:  # a text/boolean target: the label value vs the rest
+        label = base.positive_label
+        return [
+            gxe.ExpectColumnValuesToBeInSet(
+                column=target,
+                value_set=[label],
+                mostly=share,
+                description=f"positive class (`{target}` = {label!r}) in ≥ {share:.1%} of "
+                "labelled rows (base.positive_label)",
+            ),
+            gxe.ExpectColumnValuesToNotBeInSet(
+                column=target,
+                value_set=[label],
+                mostly=share,
+                description=f"negative class (`{target}` ≠ {label!r}) in ≥ {share:.1%} of "
+                "labelled rows (validate.min_class_share)",
+            ),
+        ]
     if base.positive_above is None:
         threshold = 0.5
         out.append(

@@ -73,3 +73,30 @@ def test_without_event_time_blocks_of_row_order_are_used() -> None:
     folds = time_folds(None, 40, CrossValidation(folds=3), "UTC")
     assert [len(f.valid_rows) for f in folds] == [10, 10, 10]
     assert all(f.train_rows.max() < f.valid_rows.min() for f in folds)
+
+
+def test_without_time_folds_are_a_seeded_shuffled_stratified_k_fold() -> None:
+    from retrain.search.cv import shuffled_folds
+
+    # given a table sorted by its target (the first 60 rows negative, the last 40 positive)
+    y = np.r_[np.zeros(60, dtype=int), np.ones(40, dtype=int)]
+    # when folds are made without an event time
+    folds = shuffled_folds(y, CrossValidation(folds=3), seed=1, stratify=True)
+    # then every validation part mixes both classes in the table's proportion (not file order)
+    assert len(folds) == 3
+    for fold in folds:
+        assert y[fold.valid_rows].mean() == pytest.approx(0.4, abs=0.05)
+        assert not set(fold.train_rows) & set(fold.valid_rows)
+    # and the same seed gives the same folds, another seed different ones
+    again = shuffled_folds(y, CrossValidation(folds=3), seed=1, stratify=True)
+    other = shuffled_folds(y, CrossValidation(folds=3), seed=2, stratify=True)
+    assert all((a.valid_rows == b.valid_rows).all() for a, b in zip(folds, again, strict=True))
+    assert any(set(a.valid_rows) != set(b.valid_rows) for a, b in zip(folds, other, strict=True))
+
+
+def test_shuffled_k_fold_refuses_a_class_rarer_than_the_folds() -> None:
+    from retrain.search.cv import shuffled_folds
+
+    y = np.r_[np.zeros(30, dtype=int), np.ones(2, dtype=int)]
+    with pytest.raises(UserError, match="train.cv.folds"):
+        shuffled_folds(y, CrossValidation(folds=3), seed=1, stratify=True)

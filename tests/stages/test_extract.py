@@ -195,6 +195,19 @@ def user_table() -> pd.DataFrame:
     )
 
 
+# The sections a user's params set for this table (the flights defaults name flights columns).
+TABLE_SECTIONS: dict[str, Any] = {
+    "prepare": {
+        "drop_columns": [],
+        "train_window": window("2021-05-01", "2021-06-01", "Europe/Zurich"),
+        "test_window": window("2021-06-01", "2021-06-15", "Europe/Zurich"),
+    },
+    "evaluate": {"slices": ["city"]},
+    "gate": {"slices": {"columns": []}},
+    "monitor": {"exclude": ["id"]},
+}
+
+
 def run_table(tmp_path: Path, table: Path, **base: Any) -> tuple[int, Path]:
     params = write_params(
         tmp_path / "params.yaml",
@@ -204,6 +217,7 @@ def run_table(tmp_path: Path, table: Path, **base: Any) -> tuple[int, Path]:
             "table": {"path": str(table)},
             "window": window("2021-05-01", "2021-06-15", "Europe/Zurich"),
         },
+        **TABLE_SECTIONS,
     )
     out = tmp_path / "build" / "features.parquet"
     return extract.cli(["--out", str(out), "--params", str(params)]), out
@@ -256,6 +270,7 @@ def test_declared_encoding_reads_a_latin1_csv(tmp_path: Path) -> None:
         tmp_path / "params.yaml",
         base={"key": "id", "target": "y", "event_time": None},
         extract={"source": "table", "table": {"path": str(path), "encoding": "latin-1"}},
+        **TABLE_SECTIONS,
     )
     out = tmp_path / "features.parquet"
     assert extract.cli(["--out", str(out), "--params", str(params)]) == 0

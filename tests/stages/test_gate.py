@@ -487,6 +487,9 @@ def test_cli_lookup_then_gate_against_registered_champion(
         "model": MODEL,
         "version": None,
         "sha256": None,
+        "split": None,
+        "test_size": None,
+        "train_end": None,
     }
     registry = Registry(registry_store)
     export_dir, sha = exported_model("hgb")

@@ -108,21 +108,37 @@ def test_zero_one_target_without_threshold() -> None:
         splitting.split(bad, params.base, params.prepare)
 
 
-def test_random_split_when_there_is_no_event_time() -> None:
+def test_hash_split_when_there_is_no_event_time_is_stable_under_seed_size_and_new_rows() -> None:
+    # given features without an event time
     frame = features().drop(columns="event_time")
     params = parse_params({"base": {"event_time": None}, "prepare": {"test_size": 0.25}})
+    # when split twice
     first = splitting.split(frame, params.base, params.prepare)
     again = splitting.split(frame, params.base, params.prepare)
+    # then the split is the same, a quarter of the labelled rows is held out
     assert first.mode == "random"
-    pd.testing.assert_frame_equal(first.test, again.test)  # seeded
+    pd.testing.assert_frame_equal(first.test, again.test)
     n = frame["arr_delay"].notna().sum()
-    assert len(first.test) == pytest.approx(0.25 * n, abs=1)
-    rate = lambda part: part["label"].mean()  # noqa: E731
-    assert rate(first.train) == pytest.approx(rate(first.test), abs=0.02)  # stratified
-    other_seed = parse_params({"base": {"event_time": None, "seed": 7}})
-    assert not first.test["flight_id"].equals(
-        splitting.split(frame, other_seed.base, other_seed.prepare).test["flight_id"]
+    assert len(first.test) == pytest.approx(0.25 * n, abs=3 * (0.25 * 0.75 * n) ** 0.5)
+    test_ids = set(first.test["flight_id"])
+    # and a new seed moves no row
+    other_seed = parse_params(
+        {"base": {"event_time": None, "seed": 7}, "prepare": {"test_size": 0.25}}
     )
+    assert (
+        set(splitting.split(frame, other_seed.base, other_seed.prepare).test["flight_id"])
+        == test_ids
+    )
+    # and a larger test_size only moves train rows to test
+    larger = parse_params({"base": {"event_time": None}, "prepare": {"test_size": 0.4}})
+    grown = splitting.split(frame, larger.base, larger.prepare)
+    assert test_ids < set(grown.test["flight_id"])
+    # and new rows leave the old ones where they were
+    more = pd.concat([frame, features(600, seed=1).drop(columns="event_time").iloc[400:]])
+    bigger = splitting.split(more, params.base, params.prepare)
+    assert set(bigger.test["flight_id"]) & set(frame["flight_id"]) == test_ids
+    # while the rows on each side are a different set when the split rule differs
+    assert test_ids != set(first.train["flight_id"][: len(test_ids)])
 
 
 def test_all_null_event_time_falls_back_to_random_split() -> None:
@@ -134,7 +150,7 @@ def test_all_null_event_time_falls_back_to_random_split() -> None:
 def test_random_split_needs_two_classes() -> None:
     frame = features().drop(columns="event_time").assign(arr_delay=100.0)
     params = parse_params({"base": {"event_time": None}})
-    with pytest.raises(UserError, match="cannot stratify"):
+    with pytest.raises(UserError, match="holds only class"):
         splitting.split(frame, params.base, params.prepare)
 
 
@@ -285,3 +301,79 @@ def test_a_failing_write_leaves_neither_table(
 def test_prepare_params_errors(section: dict[str, Any], message: str) -> None:
     with pytest.raises(UserError, match=message):
         parse_params({"prepare": section})
+
+
+def test_text_and_boolean_targets_become_0_1_labels() -> None:
+    frame = features().drop(columns="event_time")
+    verdict = np.where(frame["arr_delay"].fillna(0) > 15, "late", "on time")
+    text = frame.assign(verdict=verdict).drop(columns="arr_delay")
+    params = parse_params(
+        {"base": {"event_time": None, "target": "verdict", "positive_label": "late",
+                  "positive_above": None}, "prepare": {"drop_columns": ["dep_delay"]}}
+    )  # fmt: skip
+    result = splitting.split(text, params.base, params.prepare)
+    both = pd.concat([result.train, result.test]).set_index("flight_id")
+    expected = pd.Series(verdict == "late", index=text["flight_id"]).astype(int)
+    assert (both["label"] == expected.loc[both.index]).all()
+    assert "verdict" not in both.columns  # the raw target is never a feature
+    # a boolean target: True is the positive class without positive_label
+    boolean = frame.assign(late=frame["arr_delay"].fillna(0) > 15).drop(columns="arr_delay")
+    params = parse_params(
+        {"base": {"event_time": None, "target": "late", "positive_above": None},
+         "prepare": {"drop_columns": ["dep_delay"]}}
+    )  # fmt: skip
+    result = splitting.split(boolean, params.base, params.prepare)
+    assert set(result.train["label"]) == {0, 1} and result.train["label"].dtype == "int64"
+
+
+def _champion(**fields: Any):
+    from retrain.artifacts import ChampionInfo
+
+    return ChampionInfo(model="m", version="3", sha256="a" * 64, **fields)
+
+
+def test_gate_holdout_never_holds_a_champion_training_row() -> None:
+    # given a champion trained on the hash split at test_size 0.2
+    frame = features().drop(columns="event_time")
+    old = parse_params({"base": {"event_time": None}, "prepare": {"test_size": 0.2}})
+    champion_train = set(splitting.split(frame, old.base, old.prepare).train["flight_id"])
+    champion = _champion(split="hash", test_size=0.2)
+    # when the table grows and the candidate is split at test_size 0.35 with a new seed
+    grown = pd.concat([frame, features(700, seed=3).drop(columns="event_time").iloc[400:]])
+    new = parse_params({"base": {"event_time": None, "seed": 9}, "prepare": {"test_size": 0.35}})
+    test = splitting.split(grown, new.base, new.prepare).test
+    holdout, note = splitting.champion_free_holdout(test, new.base, new.prepare, champion)
+    # then the gate's rows exclude every champion training row, and the note says why
+    assert champion_train & set(test["flight_id"])  # the bigger test side took some ...
+    assert not champion_train & set(holdout["flight_id"])  # ... the gate's holdout none
+    assert note is not None and "0.2" in note and len(holdout) < len(test)
+    # and the same test_size keeps every row
+    same = parse_params({"base": {"event_time": None}, "prepare": {"test_size": 0.2}})
+    kept, note = splitting.champion_free_holdout(
+        splitting.split(grown, same.base, same.prepare).test, same.base, same.prepare, champion
+    )
+    assert note is None and not champion_train & set(kept["flight_id"])
+
+
+def test_gate_refuses_when_the_champion_split_is_unknown_and_cuts_time_at_train_end() -> None:
+    frame = features()
+    hashed = parse_params({"base": {"event_time": None}})
+    test = splitting.split(frame.drop(columns="event_time"), hashed.base, hashed.prepare).test
+    for champion in (_champion(), _champion(split="time")):
+        with pytest.raises(UserError, match="cannot prove its holdout"):
+            splitting.champion_free_holdout(test, hashed.base, hashed.prepare, champion)
+    timed = parse_params({})
+    test = splitting.split(frame, timed.base, timed.prepare).test
+    end = "2013-11-15T00:00:00+00:00"
+    holdout, note = splitting.champion_free_holdout(
+        test, timed.base, timed.prepare, _champion(train_end=end)
+    )
+    assert holdout["event_time"].min() > pd.Timestamp(end) and note is not None
+    with pytest.raises(UserError, match="cannot prove"):
+        splitting.champion_free_holdout(
+            test, timed.base, timed.prepare, _champion(split="hash", test_size=0.2)
+        )
+    # no champion: every row
+    assert splitting.champion_free_holdout(
+        test, timed.base, timed.prepare, _champion().model_copy(update={"version": None})
+    ) == (test, None)

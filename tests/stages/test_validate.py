@@ -187,7 +187,8 @@ def test_single_class_target(good: pd.DataFrame, params: Params) -> None:
 
 def test_class_checks_only_for_classification(good: pd.DataFrame, params: Params) -> None:
     single_class = good.assign(arr_delay=good["arr_delay"].clip(upper=10))
-    regression = with_changes(params, "base", task="regression")
+    no_rules = with_changes(params, "gate", values={}, changes=[], slices={"columns": []})
+    regression = with_changes(no_rules, "base", task="regression")
     report = validate_features(single_class, regression)
     assert report.success, failure_message(report)
 
@@ -228,6 +229,20 @@ def test_duplicated_rows_under_new_keys(good: pd.DataFrame, params: Params) -> N
     report, message = rejected(pd.concat([good, copies], ignore_index=True), params)
     assert failed_checks(report) == {("expect_compound_columns_to_be_unique", None)}
     assert "no duplicated rows" in message and "6 of 123 rows fail" in message
+
+
+def test_a_few_duplicates_pass_within_the_tolerance_and_the_message_names_it(
+    good: pd.DataFrame, params: Params
+) -> None:
+    # given 3 duplicated rows (6 of 123 rows are members of a duplicate pair)
+    copies = good.iloc[:3].assign(flight_id=good["flight_id"].max() + 1 + np.arange(3))
+    doubled = pd.concat([good, copies], ignore_index=True)
+    # when the tolerance is below their share it fails, naming the key to change
+    _, message = rejected(doubled, with_changes(params, "validate", duplicate_rows_max_share=0.02))
+    assert "validate.duplicate_rows_max_share" in message
+    # and at or above it the batch passes
+    tolerant = with_changes(params, "validate", duplicate_rows_max_share=0.05)
+    assert validate_features(doubled, tolerant).success
 
 
 def test_duplicate_keys(good: pd.DataFrame, params: Params) -> None:

@@ -94,6 +94,25 @@ class Params(Section):
             data = _with_timezone(data, cls, path, zone)
         return data
 
+    @model_validator(mode="after")
+    def _metrics_of_the_task(self) -> Params:
+        """Every metric the gate names is one of base.task's (train.metric is per task)."""
+        from retrain.metrics import metric_names
+
+        task = self.base.task
+        allowed = metric_names(task)
+        named = [(f"gate.values.{m}", m) for m in self.gate.values]
+        named += [(f"gate.changes[{i}].metric", c.metric) for i, c in enumerate(self.gate.changes)]
+        if self.gate.slices.columns:
+            named.append(("gate.slices.metric", self.gate.slices.metric))
+        wrong = [f"{key}: {metric!r}" for key, metric in named if metric not in allowed]
+        if wrong:
+            raise ValueError(
+                f"metric(s) not defined for base.task {task!r}: {'; '.join(wrong)}; "
+                f"use one of {', '.join(allowed)}"
+            )
+        return self
+
 
 def _with_timezone(raw: Any, model: type[BaseModel], path: tuple[str, ...], zone: str) -> Any:
     """`raw` (input for `model`) with `timezone: zone` at the end of `path` unless set there."""
@@ -163,6 +182,8 @@ def _describe(err: dict[str, Any]) -> str:
         guess = f" (did you mean '{close[0]}'?)" if close else ""
         allowed = ", ".join(names) or "?"
         return f"unknown key '{loc[-1]}' in section '{section}'{guess}; allowed keys: {allowed}"
+    if not loc:  # a check across sections: its message names the keys itself
+        return str(err["msg"]).removeprefix("Value error, ")
     text = f"'{dotted}': {err['msg']} (got {err.get('input')!r})"
     if isinstance(err.get("input"), bool) and err["type"] in _NOT_A_BOOL:
         text += (

@@ -6,10 +6,14 @@ from pathlib import Path, PurePath
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Time zone when params.yaml names none (base.timezone's default, so every window's too).
 DEFAULT_TIMEZONE = "UTC"
+
+# Column extract adds when base.key is null: a stable identity derived from each row's content
+# and its position among identical rows (retrain.extraction.row_ids; docs/contracts.md).
+ROW_ID = "row_id"
 
 
 class Section(BaseModel):
@@ -56,9 +60,41 @@ class BaseSection(Section):
     # (positive_above null: the column already holds 0/1). Regression: the column itself.
     target: str = "arr_delay"
     positive_above: float | None = 15.0
+    # Classification with a text or boolean target: the value that is the positive class
+    # (e.g. "good", "yes", true); quote text in YAML ("yes", "no", "on" are booleans there).
+    # Leave null for a numeric target (then positive_above, or 0/1 values, decide).
+    positive_label: str | bool | int | None = None
     event_time: str | None = "event_time"
-    key: str = "flight_id"
+    # Unique row id column; null: extract derives `row_id` (ROW_ID) from each row's content.
+    key: str | None = "flight_id"
     # Clock of every naive date/time in params.yaml: extract.window, prepare.train_window /
     # test_window, monitor.current, and the calendars of train (CV periods, calendar features)
     # and replay (months). Each of those inherits it unless it sets its own `timezone`.
     timezone: TimeZone = DEFAULT_TIMEZONE
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _no_multiclass_yet(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() in {"multiclass", "multi-class", "multinomial"}:
+            raise ValueError(
+                "multiclass (more than two classes) is not supported yet: training, the gate's "
+                "metrics, plots and the monitor are binary or regression; use task "
+                "classification with base.positive_label (that class against the rest)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_label_rule(self) -> BaseSection:
+        if self.positive_label is not None and self.task != "classification":
+            raise ValueError("positive_label is for task classification; set it to null")
+        if self.positive_label is not None and self.positive_above is not None:
+            raise ValueError(
+                "positive_label and positive_above both set; a text/boolean target needs "
+                "positive_above: null, a numeric one positive_label: null"
+            )
+        return self
+
+    @property
+    def key_column(self) -> str:
+        """The row identity column: base.key, or the derived ROW_ID when it is null."""
+        return self.key if self.key is not None else ROW_ID

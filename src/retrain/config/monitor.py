@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import PurePath
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from retrain.config.base import Section, check_project_path
 from retrain.config.extract import Window
@@ -28,9 +28,20 @@ class TriggerPolicy(Section):
     drift_share: float = Field(0.3, gt=0, le=1)
     # A drifted prediction (champion score) distribution alone also counts as drift.
     prediction_drift: bool = True
-    # Absolute drop of the champion's primary metric (registered test value minus current value)
-    # that counts as performance decay. Needs labels in the current window.
-    decay: float = Field(0.03, ge=0)
+    # Performance decay trigger (needs labels in the current window): the champion's primary metric this much worse than its
+    # registered test value. `decay`: in the metric's own units; `decay_relative`: a share of
+    # the registered value (set one at most); both null: the metric's default
+    # (retrain.metrics.DEFAULT_DECAY: 0.03 for roc_auc/pr_auc/log_loss, 0.01 brier, 0.05 r2,
+    # 10 % of the registered value for rmse/mae).
+    decay: float | None = Field(None, ge=0)
+    decay_relative: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_decay(self) -> TriggerPolicy:
+        if self.decay is not None and self.decay_relative is not None:
+            raise ValueError("set decay (metric units) or decay_relative (share), not both")
+        return self
+
     # The signal must hold for this many consecutive monitor runs (windows) before retraining.
     persistence: int = Field(2, ge=1, le=52)
 

@@ -15,7 +15,8 @@ class PrepareSection(Section):
     # own `timezone` are read in base.timezone).
     train_window: Window = Window(start=dt.datetime(2013, 1, 1), end=dt.datetime(2013, 10, 1))
     test_window: Window = Window(start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1))
-    # Seeded stratified random split, used when there is no event time.
+    # Share of rows on the test side of the hash split (no event time): a row is a test row
+    # when the hash of its identity, in [0, 1), is below it (stable across seeds and runs).
     # At most half: a larger test share leaves the model less data than it is judged on.
     test_size: float = Field(0.2, gt=0.0, le=0.5)
     # Known only after departure (or the raw target itself): never a model input.

@@ -72,3 +72,6 @@ class ValidateSection(Section):
     # id such as flight_id would hide a duplicated flight otherwise).
     unique_rows: bool = True
     duplicate_rows_ignore: list[str] = Field(default_factory=list)
+    # Share of rows that may be duplicates before unique_rows fails (real tables often hold a
+    # few exact repeats; 0.0 fails on the first pair).
+    duplicate_rows_max_share: float = Field(0.0, ge=0.0, lt=1.0)

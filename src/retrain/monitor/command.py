@@ -156,20 +156,25 @@ def read_features(path: Path, time_column: str) -> pd.DataFrame:
 def extract_features(
     params: Params, data_dir: Path, feast_dir: Path | None, spans: list[Span]
 ) -> pd.DataFrame:
-    """Both windows in one pass through the feature store (extract's core function)."""
+    """Both windows in one pass through extract's core function: the Feast store, or the
+    user's table (extract.source: table; --features is then optional)."""
     import pandas as pd
 
     from retrain.config.extract import Window
     from retrain.extraction import feast_features
 
-    if params.extract.source != "feast":
-        raise UserError(
-            "extract.source is 'table': pass the table as --features",
-            "retrain monitor --features PATH",
-        )
     start = min(s.start for s in spans).to_pydatetime()
     end = max(s.end for s in spans).to_pydatetime()
     window = Window(start=start, end=end, timezone="UTC")
+    if params.extract.source == "table":  # the same table and reading rules as extract
+        from retrain.extraction import table_features
+
+        table = params.extract.table
+        assert table.path is not None  # enforced by ExtractSection
+        base = params.base
+        return table_features(
+            table.path, table.encoding, base.key, base.target, base.event_time, window
+        )
     feast = params.extract.feast
     frame, _ = feast_features(
         data_dir,
@@ -198,7 +203,13 @@ def check_windows(
     reference window) with its scores on the current window."""
     from retrain.monitor.drift import DriftReport, champion_scores, feature_drift, prediction_drift
 
-    settings, task = params.monitor, params.base.task
+    settings, base = params.monitor, params.base
+    task = base.task
+    # The row identity, event time and target are never features, whatever monitor.exclude says.
+    roles = [base.key_column, base.event_time, base.target, "label"]
+    extra = [c for c in roles if c is not None and c not in settings.exclude]
+    if extra:
+        settings = settings.model_copy(update={"exclude": [*settings.exclude, *extra]})
     features = feature_drift(reference, current, settings)
     prediction = perf = None
     if pipeline is not None:
@@ -271,6 +282,7 @@ def drift_result(
         PerformanceCheck,
         PredictionDrift,
     )
+    from retrain.monitor.drift import decay_trigger
 
     settings = params.monitor
     return DriftResult(
@@ -305,7 +317,12 @@ def drift_result(
         ),
         trigger=DriftTrigger(
             drift_share=settings.trigger.drift_share,
-            decay=settings.trigger.decay,
+            # the resolved trigger for the champion's metric (params value or metric default)
+            decay=(
+                decay_trigger(report.performance, settings.trigger)
+                if report.performance
+                else settings.trigger.decay
+            ),
             persistence=settings.trigger.persistence,
             consecutive=decision.consecutive,
         ),
@@ -346,7 +363,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain monitor", description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("build/monitor"), help="output directory")
-    parser.add_argument("--features", type=Path, help="features parquet holding both windows")
+    parser.add_argument(
+        "--features",
+        type=Path,
+        help="features parquet holding both windows (default: extract's source, Feast or table)",
+    )
     parser.add_argument("--data", type=Path, default=Path("data"), help="raw tables (Feast)")
     parser.add_argument("--feast-dir", type=Path, help="Feast work dir (default: extract params)")
     parser.add_argument("--reference-window", help="START..END; default: champion's train window")
@@ -400,6 +421,7 @@ def write_outputs(out: Path, result: DriftResult, state: MonitorState, state_pat
 def cli(argv: list[str]) -> int:
     from retrain import logs
     from retrain.config import load_params
+    from retrain.config.extract import Window
     from retrain.monitor.drift import decide
 
     args = _parser().parse_args(argv)
@@ -426,7 +448,21 @@ def cli(argv: list[str]) -> int:
     state_path = args.state or Path(settings.state_file)
     state = read_state(state_path)  # a broken state file fails before any work
 
-    if args.features:
+    if args.features and args.features.suffix.lower() != ".parquet":
+        # a CSV: the user's own table, read like extract reads it
+        from retrain.extraction import table_features
+
+        start = min(reference.start, current.start).to_pydatetime()
+        end = max(reference.end, current.end).to_pydatetime()
+        frame = table_features(
+            args.features,
+            params.extract.table.encoding,
+            base.key,
+            base.target,
+            base.event_time,
+            Window(start=start, end=end, timezone="UTC"),
+        )
+    elif args.features:
         frame = read_features(args.features, base.event_time)
     else:
         frame = extract_features(params, args.data, args.feast_dir, [reference, current])

@@ -245,6 +245,14 @@ class Signals:
         return self.drift or self.prediction or self.decay
 
 
+def decay_trigger(perf: Performance, policy: TriggerPolicy) -> float:
+    """The decay at which `perf`'s metric fires (monitor.trigger.decay / decay_relative, else
+    the metric's default in retrain.metrics.DEFAULT_DECAY)."""
+    from retrain.metrics import decay_threshold
+
+    return decay_threshold(perf.metric, perf.registered, policy.decay, policy.decay_relative)
+
+
 def signals_of(report: DriftReport, policy: TriggerPolicy) -> Signals:
     """This window's signals: feature drift share, prediction drift, performance decay."""
     return Signals(
@@ -252,7 +260,8 @@ def signals_of(report: DriftReport, policy: TriggerPolicy) -> Signals:
         prediction=bool(
             policy.prediction_drift and report.prediction is not None and report.prediction.drifted
         ),
-        decay=report.performance is not None and report.performance.decay >= policy.decay,
+        decay=report.performance is not None
+        and report.performance.decay >= decay_trigger(report.performance, policy),
     )
 
 

@@ -1,8 +1,12 @@
-"""Time-ordered cross-validation: expanding window over contiguous calendar periods.
+"""Cross-validation folds for the search.
 
-Fold k validates on one period and trains on every earlier period (minus an optional gap), so
-a model is only ever scored on rows later than all of its training rows. Folds are returned
-earliest first: the cheapest fits come first, which is where pruning stops weak trials.
+With an event time: expanding window over contiguous calendar periods. Fold k validates on
+one period and trains on every earlier period (minus an optional gap), so a model is only
+ever scored on rows later than all of its training rows. Folds are returned earliest first:
+the cheapest fits come first, which is where pruning stops weak trials.
+
+Without one (base.event_time null): a seeded, shuffled K-fold (stratified for
+classification), so a table sorted by the target does not bias CV (`shuffled_folds`).
 """
 
 from __future__ import annotations
@@ -80,6 +84,40 @@ def time_folds(
                 "lower train.cv.gap_periods or train.cv.folds",
             )
         folds.append(Fold(index, train_rows, valid_rows, labels[valid_code]))
+    return folds
+
+
+def shuffled_folds(y: Any, cv: CrossValidation, seed: int, stratify: bool) -> list[Fold]:
+    """Seeded shuffled K-fold over the rows (K = max(train.cv.folds, 2); the first
+    train.cv.folds folds are used). Stratified on `y` for classification."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    y = np.asarray(y)
+    n_splits = max(cv.folds, 2)
+    if len(y) < n_splits:
+        raise UserError(
+            f"{n_splits}-fold CV needs at least {n_splits} train rows, got {len(y)}",
+            "lower train.cv.folds or give more rows",
+        )
+    if stratify:
+        smallest = int(np.unique(y, return_counts=True)[1].min())
+        if smallest < n_splits:
+            raise UserError(
+                f"stratified {n_splits}-fold CV needs {n_splits} rows of each class; the "
+                f"rarest class has {smallest}",
+                "lower train.cv.folds or give more rows of the rare class",
+            )
+        splitter: Any = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    rng = np.random.default_rng(seed)
+    folds = []
+    for index, (train_rows, valid_rows) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        if index >= cv.folds:
+            break
+        if cv.max_train_rows is not None and len(train_rows) > cv.max_train_rows:
+            train_rows = np.sort(rng.choice(train_rows, cv.max_train_rows, replace=False))
+        folds.append(Fold(index, train_rows, valid_rows, f"shuffled-fold-{index}"))
     return folds
 
 

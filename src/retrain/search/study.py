@@ -31,7 +31,7 @@ from retrain.config.train import FamilySpec, ParamSpec, TrainSection
 from retrain.errors import UserError
 from retrain.metrics import best_f1_threshold, greater_is_better, score
 from retrain.scoring import predict_scores
-from retrain.search.cv import Fold, time_folds
+from retrain.search.cv import Fold, shuffled_folds, time_folds
 from retrain.search.ensemble import Ensemble, select_ensemble, voting_model
 from retrain.search.families import build_pipeline, get_family
 from retrain.search.preprocess import FeatureColumns, feature_columns
@@ -61,7 +61,7 @@ class SearchSettings:
             train=params.train,
             task=params.base.task,
             seed=params.base.seed,
-            key=params.base.key,
+            key=params.base.key_column,
             event_time=params.base.event_time,
             worker=worker,
         )
@@ -89,7 +89,10 @@ def check_search_space(settings: SearchSettings) -> None:
 
 
 def split_xy(frame: Any, settings: SearchSettings) -> tuple[Any, Any]:
-    return frame.drop(columns=[settings.label]), frame[settings.label].to_numpy()
+    """Model input and target. The row identity (base.key or the derived row_id) is not an
+    input: the fitted Pipeline, and so the serving signature, never asks for it."""
+    drop = [settings.label] + [c for c in (settings.key,) if c and c in frame.columns]
+    return frame.drop(columns=drop), frame[settings.label].to_numpy()
 
 
 def columns_for(frame: Any, settings: SearchSettings) -> FeatureColumns:
@@ -106,6 +109,13 @@ def columns_for(frame: Any, settings: SearchSettings) -> FeatureColumns:
 
 
 def make_folds(frame: Any, settings: SearchSettings) -> list[Fold]:
+    if settings.event_time is None:
+        return shuffled_folds(
+            frame[settings.label],
+            settings.train.cv,
+            settings.seed,
+            stratify=settings.task == "classification",
+        )
     times = frame[settings.event_time] if settings.event_time in frame.columns else None
     return time_folds(times, len(frame), settings.train.cv, settings.train.timezone)
 

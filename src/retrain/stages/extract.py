@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     pass
 from retrain.extraction import check_roles, feast_features, table_features
+from retrain.tablecheck import check_params_against_table
 
 log = logging.getLogger("retrain.extract")
 
@@ -67,12 +68,14 @@ def cli(argv: list[str]) -> int:
             options.limits,
         )
         how = f"table {options.table.path}"
+    check_params_against_table(params, frame)  # before anything is written or trained
     write_tables({args.out: frame})
+    windowed = options.source == "feast" or params.base.event_time is not None
     log.info(
-        "%s rows x %d columns in window %s -> %s (%s; %.1f s total)",
+        "%s rows x %d columns%s -> %s (%s; %.1f s total)",
         f"{len(frame):,}",
         frame.shape[1],
-        options.window.label(),
+        f" in window {options.window.label()}" if windowed else " (no time column, no window)",
         args.out,
         how,
         time.perf_counter() - started,

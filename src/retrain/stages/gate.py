@@ -28,10 +28,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from retrain.champion import lookup_champion, read_champion
+from retrain.champion import champion_info, lookup_champion, read_champion
 from retrain.errors import UserError
 from retrain.gating import evaluate_gate, unchanged_verdict, window_of
 from retrain.prepared import read_test_window
+from retrain.splitting import champion_free_holdout
 
 log = logging.getLogger("retrain.gate")
 
@@ -93,6 +94,11 @@ def cli(argv: list[str]) -> int:
 
     champion, champion_version, champion_sha256 = read_champion(args.champion, model_name)
     test = read_test_window(args.test)
+    test, note = champion_free_holdout(
+        test, params.base, params.prepare, champion_info(args.champion)
+    )
+    if note:
+        log.info("%s", note)
     train = read_table(args.train, "training window") if args.train is not None else None
     cv = None
     if args.search is not None:

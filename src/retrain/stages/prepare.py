@@ -1,7 +1,8 @@
 """`retrain prepare`: validated features -> train/test tables with a `label` column.
 
 Runs only after a successful validation. Time-ordered split (train window, then test window)
-when the features have `base.event_time`; otherwise a seeded stratified random split. Leakage
+when the features have `base.event_time`; otherwise a split by a stable hash of each row's
+identity (base.key or the derived row_id; seed-independent, see docs/contracts.md). Leakage
 columns (known only after departure, and the raw target) are dropped.
 """
 

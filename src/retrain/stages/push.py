@@ -22,6 +22,7 @@ from retrain.artifacts import GateVerdict, SearchSummary
 if TYPE_CHECKING:
     pass
 from retrain.pushing import push
+from retrain.splitting import split_rule
 
 log = logging.getLogger("retrain.push")
 
@@ -52,6 +53,7 @@ def cli(argv: list[str]) -> int:
             "data_hash": lineage.data_hash(),
             "params_hash": params_hash(params),
         },
+        split=split_rule(params.base, params.prepare),
     )
     record.write(args.out)
     if record.version is None:

@@ -1,0 +1,153 @@
+"""Own tables end to end: wall, CPU and peak RSS from extract to a promoted champion, and the
+test metric vs a default HistGradientBoosting* on the same split.
+
+Tables: scikit-learn's bundled diabetes (regression, no key, no time; and with a synthetic
+daily visit date, time split) and breast cancer (binary with text labels, no key, no time).
+One whole process per table (`bash -c "retrain extract && … && retrain promote"`), measured
+with os.wait4 (rusage covers every waited descendant). Params are the ones the tests use
+(tests/stages/test_own_table.py) with a larger budget.
+
+    uv run python bench/bench_own_tables.py [--trials 20 --seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "stages"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import save
+from test_own_table import cancer_table, diabetes_table, params_for
+
+STAGES = """
+retrain extract --data . --out build/features/features.parquet &&
+retrain validate --features build/features/features.parquet --out build/validation &&
+retrain prepare --features build/features/features.parquet \
+  --validation build/validation/result.json --out build/prepared &&
+retrain train --train build/prepared/train.parquet --out build/train &&
+retrain evaluate --model build/train/model.skops --search build/train/search.json \
+  --test build/prepared/test.parquet --metrics metrics/evaluate.json \
+  --slices metrics/slices.json --plots plots &&
+retrain gate --lookup-champion --out build/champion &&
+retrain gate --model build/train/model.skops --test build/prepared/test.parquet \
+  --champion build/champion --out metrics/gate.json &&
+retrain export --model build/train/model.skops --test build/prepared/test.parquet \
+  --search build/train/search.json --out build/export/model &&
+retrain push --export build/export/model --gate metrics/gate.json \
+  --search build/train/search.json --out registry.json &&
+git add registry.json && git -c user.name=b -c user.email=b@example.com commit -qm model &&
+retrain promote --ref HEAD
+"""
+
+
+def tables() -> dict[str, tuple[pd.DataFrame, dict]]:
+    visits = params_for("visits.csv", task="regression", target="progression", event_time="visit")
+    visits["extract"]["window"] = {"start": "2020-01-01", "end": "2021-04-01"}
+    visits["prepare"]["train_window"] = {"start": "2020-01-01", "end": "2020-11-01"}
+    visits["prepare"]["test_window"] = {"start": "2020-11-01", "end": "2021-04-01"}
+    return {
+        "diabetes.csv": (
+            diabetes_table(with_time=False),
+            params_for("diabetes.csv", task="regression", target="progression"),
+        ),
+        "visits.csv": (diabetes_table(with_time=True), visits),
+        "cancer.csv": (
+            cancer_table(),
+            params_for("cancer.csv", target="diagnosis", positive_label="malignant"),
+        ),
+    }
+
+
+def run(cmd: str, cwd: Path, env: dict[str, str]) -> dict[str, float]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(["bash", "-c", cmd], cwd=cwd, env=env, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(err[-3000:])
+    return {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
+
+
+def baseline(project: Path, task: str, metric: str) -> float:
+    """Default HistGradientBoosting* on the same prepared split (features only)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    from retrain.metrics import score
+
+    train = pd.read_parquet(project / "build/prepared/train.parquet")
+    test = pd.read_parquet(project / "build/prepared/test.parquet")
+    drop = [c for c in ("label", "row_id", "visit") if c in train.columns]
+    if task == "classification":
+        model = HistGradientBoostingClassifier(random_state=0)
+        model.fit(train.drop(columns=drop), train["label"])
+        scores = model.predict_proba(test.drop(columns=drop))[:, 1]
+    else:
+        model = HistGradientBoostingRegressor(random_state=0)
+        model.fit(train.drop(columns=drop), train["label"])
+        scores = model.predict(test.drop(columns=drop))
+    return score(metric, test["label"].to_numpy(), np.asarray(scores))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--only", nargs="*", help="table names to run (default: all)")
+    args = parser.parse_args()
+    bin_dir = str(Path(sys.executable).parent)
+    results = {}
+    for name, (frame, params) in tables().items():
+        if args.only and name not in args.only:
+            continue
+        with tempfile.TemporaryDirectory(prefix="own-table-") as tmp:
+            project = Path(tmp)
+            subprocess.run(["git", "init", "-q", "."], cwd=project, check=True)
+            frame.to_csv(project / name, index=False)
+            params["train"]["budget"] = {"trials": args.trials, "seconds": args.seconds}
+            (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            env = {
+                **os.environ,
+                "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlruns.db'}",
+            }
+            measured = run(STAGES, project, env)
+            task = params["base"].get("task", "classification")
+            metric = "rmse" if task == "regression" else "roc_auc"
+            ours = json.loads((project / "metrics/evaluate.json").read_text())[metric]
+            results[name] = {
+                **measured,
+                "rows": len(frame),
+                "task": task,
+                "metric": metric,
+                "ours": round(ours, 4),
+                "default_hgb": round(baseline(project, task, metric), 4),
+                "edits_after_params": 0,
+            }
+            results[name]["load_average_1m"] = round(os.getloadavg()[0], 1)
+            print(name, results[name], flush=True)
+            save(  # after each table, so a long run keeps what it measured
+                "own_tables",
+                {"budget": {"trials": args.trials, "seconds": args.seconds}, "tables": results},
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
