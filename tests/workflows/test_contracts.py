@@ -121,3 +121,17 @@ def test_make_targets_the_workflows_use_exist(workflows: dict) -> None:
             used |= set(re.findall(r"(?:^|\s)make ([a-z][\w-]*)", script))
     assert used, "the workflows should set up with the Makefile"
     assert used <= targets, f"Makefile lacks {used - targets}"
+
+
+def test_jobs_that_run_the_tests_install_the_linters_first(workflows: dict) -> None:
+    """test_static.py fails under CI when actionlint is missing: `make tools` must come first."""
+    checked = 0
+    for name in NAMES:
+        for job_id, job in workflows[name]["jobs"].items():
+            scripts = [s.get("run", "") for s in job.get("steps", [])]
+            tests = [i for i, s in enumerate(scripts) if re.search(r"\bmake test", s)]
+            if tests:
+                checked += 1
+                tools = [i for i, s in enumerate(scripts) if re.search(r"\bmake tools\b", s)]
+                assert tools and tools[0] < tests[0], f"{name}:{job_id} tests before `make tools`"
+    assert checked >= 2  # ci.yml and pr.yml

