@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "drift and performance check of the champion; exit 10 = retrain",
     ),
     "dispatch": ("retrain.monitor.dispatch", "send a repository_dispatch event to GitHub"),
+    "github": (
+        "retrain.github",
+        "create/update the model's pull request and its report comment (GitHub REST API)",
+    ),
     "check-payload": (
         "retrain.monitor.payload",
         "validate an incoming repository_dispatch payload",
