@@ -10,7 +10,8 @@ head repository: a fork's branch of the same name is never touched), reading eve
 its title, body and base, or create it. `comment`: one comment per `--marker`, written by
 `--author` (default: the PR's author, i.e. the bot that opened it): updated in place, else
 created. Relative image links in the body become links to the run (nothing is uploaded to a
-third-party host).
+third-party host). `dispatch`: send the repository_dispatch event `retrain monitor` wrote into
+drift.json, from a job that installed nothing.
 """
 
 from __future__ import annotations
@@ -267,6 +268,26 @@ def upsert_comment(
     return int(data["id"]), True
 
 
+# --------------------------------------------------------------------------- dispatch
+
+
+def dispatch(api: Api, event: Any) -> str:
+    """POST a repository_dispatch `{event_type, client_payload}` (built and validated by
+    `retrain monitor`, which wrote it into drift.json's `dispatch`); checks GitHub's limits."""
+    if not isinstance(event, dict) or set(event) - {"event_type", "client_payload"}:
+        raise UserError("the event must be {event_type, client_payload}", "pass drift.json")
+    kind = event.get("event_type")
+    payload = event.get("client_payload", {})
+    if not isinstance(kind, str) or not 1 <= len(kind) <= 100:
+        raise UserError("event_type must be a string of 1-100 characters", "re-run the monitor")
+    if not isinstance(payload, dict) or len(payload) > 10:
+        raise UserError("client_payload must be an object of at most 10 keys", "see payload.py")
+    if len(json.dumps(payload)) > 65_535:
+        raise UserError("client_payload is over 65,535 characters", "see payload.py")
+    api.call("POST", api.url("/dispatches"), {"event_type": kind, "client_payload": payload})
+    return kind
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -293,6 +314,10 @@ def _parser() -> argparse.ArgumentParser:
     comment.add_argument("--body-file", type=Path, required=True)
     comment.add_argument("--author", help="login whose comment is updated (default: PR author)")
     comment.add_argument("--run-url", help="where the report's images are (the run)")
+    send = sub.add_parser("dispatch", help="send a repository_dispatch event")
+    send.add_argument(
+        "--drift", type=Path, required=True, help="drift.json of `retrain monitor` (its dispatch)"
+    )
     return parser
 
 
@@ -311,6 +336,17 @@ def cli(argv: list[str]) -> int:
         verb = "created" if result.created else "updated"
         print(f"pull request #{result.number} {verb}: {result.url}")
         outputs = f"number={result.number}\nurl={result.url}\n"
+    elif args.command == "dispatch":
+        try:
+            drift = json.loads(_read(args.drift))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{args.drift} is not JSON: {exc}", "pass drift.json") from None
+        event = drift.get("dispatch") if isinstance(drift, dict) else None
+        if event is None:
+            print(f"no trigger in {args.drift}: nothing to dispatch")
+            return 0
+        print(f"dispatched {dispatch(api, event)} to {api.repository}")
+        outputs = ""
     else:
         ident, created = upsert_comment(
             api, args.pr, args.marker, _read(args.body_file), args.author, args.run_url
