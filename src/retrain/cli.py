@@ -49,6 +49,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "drift and performance check of the champion; exit 10 = retrain",
     ),
     "dispatch": ("retrain.monitor.dispatch", "send a repository_dispatch event to GitHub"),
+    "github": (
+        "retrain.github",
+        "create/update the model's pull request and its report comment (GitHub REST API)",
+    ),
+    "preflight": (
+        "retrain.preflight",
+        "is this workflow set up here? (secrets present, right branch); first step of each",
+    ),
     "check-payload": (
         "retrain.monitor.payload",
         "validate an incoming repository_dispatch payload",
@@ -57,7 +65,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "retrain.replay",
         "closed-loop month-by-month replay of 2013 comparing retrain policies",
     ),
-    "report": ("retrain.report", "markdown report for the pull request (CML)"),
+    "report": ("retrain.report", "markdown report for the pull request (retrain github posts it)"),
     "verify-data": (
         "retrain.integrity",
         "re-hash DVC-tracked outputs against dvc.lock / *.dvc (after dvc pull)",

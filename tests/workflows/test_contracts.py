@@ -13,7 +13,6 @@ import yaml
 
 from retrain.cli import COMMANDS
 from retrain.monitor.payload import EVENT_TYPES
-from workflows import cml_standin
 from workflows.helpers import NAMES, ROOT, run_scripts
 
 OPERATOR = re.compile(r"\s(?:\|\||&&|\||;|>>?|2>&1)\s")
@@ -31,8 +30,9 @@ def invocations(program: str, workflows: dict) -> list[tuple[str, list[str], str
     """(workflow, [subcommand words], rest of the command) for each call of `program`."""
     found = []
     words = 1 if program == "retrain" else 2
-    prefix = "uv run " if program == "retrain" else ""
-    pattern = re.compile(rf"(?:^|[\s(\"]){prefix}{program} ((?:[a-z][\w-]* ?){{{words}}})(.*)")
+    # `uv run retrain X` after `make sync`; `python3 -S -m retrain.X` where nothing is installed
+    prefix = r"(?:uv run retrain |python3 -S -m retrain\.)" if program == "retrain" else program
+    pattern = re.compile(rf"(?:^|[\s(\"]){prefix}((?:[a-z][\w-]* ?){{{words}}})(.*)")
     for name in NAMES:
         for _, _, script in run_scripts(workflows[name]):
             for line in logical_lines(script):
@@ -47,11 +47,11 @@ def flags(rest: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])--([a-z][\w-]*)", rest))
 
 
-def help_flags(command: str) -> set[str]:
+def help_flags(command: str, sub: str | None = None) -> set[str]:
     module = importlib.import_module(COMMANDS[command][0])
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exited:
-        module.cli(["--help"])
+        module.cli([sub, "--help"] if sub else ["--help"])
     assert exited.value.code == 0
     return set(re.findall(r"(?<![\w-])--([a-z][\w-]*)", out.getvalue()))
 
@@ -65,25 +65,24 @@ def test_every_retrain_command_and_flag_a_workflow_calls_exists(workflows: dict)
     calls = invocations("retrain", workflows)
     called = {words[0] for _, words, _ in calls}
     # the loop's commands are all called somewhere
-    assert {"check-payload", "report", "promote", "monitor", "dispatch"} <= called
+    assert {"check-payload", "report", "promote", "monitor", "github", "preflight"} <= called
     for name, words, rest in calls:
         command = words[0]
         assert command in COMMANDS, f"{name}: `retrain {command}` is not a command"
-        unknown = flags(rest) - help_flags(command)
+        known = help_flags(command)
+        sub = re.search(r"\s(pr|comment|dispatch)\s", f" {rest} ")
+        if command == "github" and sub:  # global options, then the subcommand's
+            known |= help_flags(command, sub.group(1))
+        unknown = flags(rest) - known
         assert not unknown, f"{name}: `retrain {command}` has no option(s) {unknown}"
 
 
-def test_every_cml_call_uses_real_cml_options(workflows: dict) -> None:
-    calls = invocations("cml", workflows)
-    assert {tuple(words) for _, words, _ in calls} == {("pr", "create"), ("comment", "update")}
-    for name, words, rest in calls:
-        spec = {**cml_standin.GLOBAL, **cml_standin.SUBCOMMANDS[tuple(words)]}
-        unknown = flags(rest) - set(spec)
-        assert not unknown, f"{name}: `cml {' '.join(words)}` has no option(s) {unknown}"
-    targets = {
-        re.search(r"--target=(\S+)", rest).group(1) for _, w, rest in calls if w[0] == "comment"
-    }
-    assert targets == {'"pr/$number"', "pr"}
+def test_no_workflow_installs_or_runs_cml(workflows: dict) -> None:
+    """CML is replaced by `retrain github` (docs/github.md says why)."""
+    for name in NAMES:
+        for _, step, script in run_scripts(workflows[name]):
+            assert "cml" not in re.findall(r"[\w@/.-]+", script), f"{name}: {step}"
+            assert "npm install" not in script, f"{name}: {step}"
 
 
 def test_the_payload_is_checked_before_any_work(workflows: dict) -> None:
@@ -121,3 +120,17 @@ def test_make_targets_the_workflows_use_exist(workflows: dict) -> None:
             used |= set(re.findall(r"(?:^|\s)make ([a-z][\w-]*)", script))
     assert used, "the workflows should set up with the Makefile"
     assert used <= targets, f"Makefile lacks {used - targets}"
+
+
+def test_jobs_that_run_the_tests_install_the_linters_first(workflows: dict) -> None:
+    """test_static.py fails under CI when actionlint is missing: `make tools` must come first."""
+    checked = 0
+    for name in NAMES:
+        for job_id, job in workflows[name]["jobs"].items():
+            scripts = [s.get("run", "") for s in job.get("steps", [])]
+            tests = [i for i, s in enumerate(scripts) if re.search(r"\bmake test", s)]
+            if tests:
+                checked += 1
+                tools = [i for i, s in enumerate(scripts) if re.search(r"\bmake tools\b", s)]
+                assert tools and tools[0] < tests[0], f"{name}:{job_id} tests before `make tools`"
+    assert checked >= 2  # ci.yml and pr.yml

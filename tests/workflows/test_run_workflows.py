@@ -1,8 +1,9 @@
-"""Execute the `run:` steps of retrain.yml, promote.yml and monitor.yml, in order, in temp git
-clones, as a hosted runner would (see local_runner.py): a real dispatch payload, the real pipeline
-on a tiny data window with a small search budget, a real MLflow registry (sqlite), git pushes to a
-local bare "origin", CML replaced by a recording stand-in that enforces CML's command line, and
-GitHub's dispatch endpoint by a stand-in that enforces its contract (tests/monitor)."""
+"""Execute the jobs of retrain.yml, promote.yml, monitor.yml and pr.yml, in `needs` order, each
+on a fresh clone, as hosted runners would (see local_runner.py): a real dispatch payload, the real
+pipeline on a tiny data window with a small search budget, a real MLflow registry (sqlite), git
+pushes to a local bare "origin" (GitHub's URL rewritten to it), GitHub's REST API (pull requests,
+comments) by a stand-in that enforces its contract (github_api.py) and its dispatch endpoint by
+another (tests/monitor)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
+from retrain.github import comment_body
+from workflows.github_api import GitHubApi
 from workflows.helpers import ROOT, load_workflow
 from workflows.local_runner import (
     GIT_ID,
     JobResult,
-    Runner,
     checkout,
+    fresh_checkouts,
     git,
     make_runner,
     seed_origin,
@@ -73,7 +76,9 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return seed_origin(ROOT, base, tiny_params((ROOT / "params.yaml").read_text()))
 
 
-def describe(job: JobResult) -> str:
+def describe(job: JobResult | dict[str, JobResult]) -> str:
+    if isinstance(job, dict):
+        return "\n".join(f"== {k}: {v.result}\n{describe(v)}" for k, v in job.items())
     lines = []
     for s in job.steps:
         lines.append(f"[{s.outcome}] {s.name} (rc={s.returncode})")
@@ -83,15 +88,26 @@ def describe(job: JobResult) -> str:
     return "\n".join(lines)
 
 
-def cml_state(runner: Runner) -> dict:
-    path = runner.tools / "cml_state.json"
-    return json.loads(path.read_text()) if path.exists() else {"prs": [], "comments": []}
-
-
-def injection_event(field_name: str, value: str) -> dict:
+def dispatch_event(**payload: str) -> dict:
     event = json.loads((FIXTURES / "repository_dispatch.json").read_text())
-    event["client_payload"][field_name] = value
+    event["repository"]["fork"] = False  # the team's own repository
+    event["client_payload"].update(payload)
     return event
+
+
+def retrain(origin: Path, base: Path, secrets: dict, github: GitHubApi | None, event: dict):
+    """retrain.yml, all jobs, each on a fresh clone of `origin` at main."""
+    base.mkdir()
+    sha = git("rev-parse", "main", cwd=origin)
+    runner = make_runner(base / "unused", sha, "repository_dispatch", event, secrets, base,
+                         origin=origin)  # fmt: skip
+    if github is not None:
+        runner.extra_env["GITHUB_API_URL"] = github.url
+    jobs = runner.run_workflow(load_workflow("retrain.yml"), fresh_checkouts(origin, base))
+    return runner, jobs
+
+
+RUN_URL = "https://github.com/owner/repo/actions/runs/4242"
 
 
 @pytest.mark.integration
@@ -108,12 +124,12 @@ def test_an_injection_payload_runs_nothing(
     origin: Path, tmp_path: Path, field_name: str, value: str
 ) -> None:
     marker = tmp_path / "pwned"
-    workdir, sha = checkout(origin, tmp_path / "checkout")
-    event = injection_event(field_name, value.format(marker=marker))
-    runner = make_runner(workdir, sha, "repository_dispatch", event, {}, tmp_path)
-    job = runner.run_job(load_workflow("retrain.yml"), "retrain")
+    event = dispatch_event(**{field_name: value.format(marker=marker)})
+    secrets = {"RETRAIN_BOT_TOKEN": "bot-token", "MLFLOW_TRACKING_URI": "sqlite:///x.db"}
+    runner, jobs = retrain(origin, tmp_path / "run", secrets, None, event)
+    job = jobs["build"]
     check = job.step("Validate the trigger")
-    assert check.outcome == "failure" and check.returncode == 2, describe(job)
+    assert check.outcome == "failure" and check.returncode == 2, describe(jobs)
     assert "rejected" in check.stderr and field_name in check.stderr
     # nothing after the check ran: no data, no pipeline, no report, no PR (only the
     # `!cancelled()` upload of the report folder, which finds nothing to keep)
@@ -122,128 +138,183 @@ def test_an_injection_payload_runs_nothing(
     assert ran == ["Keep the report"], describe(job)
     assert not any(runner.artifacts.iterdir())
     assert not marker.exists()
-    assert not (workdir / "build" / "trigger.json").exists()
-    assert cml_state(runner)["prs"] == []
+    assert jobs["publish"].result == "skipped"
+
+
+@pytest.mark.integration
+def test_without_secrets_each_workflow_says_so_and_does_nothing(
+    origin: Path, tmp_path: Path
+) -> None:
+    """A newcomer's fork: no secrets at all. Each workflow stops at its first step with a
+    notice and a green run, before installing anything."""
+    fork = {"fork": True, "full_name": "newcomer/repo", "default_branch": "main"}
+    sha = git("rev-parse", "main", cwd=origin)
+    cases = [
+        ("retrain.yml", "repository_dispatch", {**dispatch_event(), "repository": fork}),
+        ("promote.yml", "push", {"ref": "refs/heads/main", "after": sha, "repository": fork}),
+        ("monitor.yml", "schedule", {"schedule": "41 4 * * *"}),
+    ]
+    for name, event_name, event in cases:
+        base = tmp_path / name
+        base.mkdir()
+        runner = make_runner(base / "unused", sha, event_name, event, {}, base, origin=origin)
+        jobs = runner.run_workflow(load_workflow(name), fresh_checkouts(origin, base))
+        assert not any(j.failed for j in jobs.values()), describe(jobs)
+        notices = [a for j in jobs.values() for a in j.annotations]
+        assert len(notices) == 1 and notices[0].startswith("::notice::not set up"), notices
+        assert "MLFLOW_TRACKING_URI" in notices[0] or "RETRAIN_BOT_TOKEN" in notices[0]
+        ran = [s.name for j in jobs.values() for s in j.steps if s.outcome != "skipped"]
+        assert not any("Install" in n or "uv" in n for n in ran), (name, ran)
+        assert not (runner.workdir / ".venv").exists()
+    # The team's own repository without its token: an error naming it, before any work.
+    base = tmp_path / "team"
+    base.mkdir()
+    runner = make_runner(base / "unused", sha, "repository_dispatch", dispatch_event(), {}, base,
+                         origin=origin)  # fmt: skip
+    jobs = runner.run_workflow(load_workflow("retrain.yml"), fresh_checkouts(origin, base))
+    assert jobs["preflight"].failed and jobs["build"].result == "skipped"
+    assert jobs["preflight"].annotations == [
+        "::error::secret RETRAIN_BOT_TOKEN is not set: add it to the retrain-publish "
+        "environment (docs/github.md)"
+    ]
 
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -> None:
+def test_retrain_pr_squash_merge_promotes_and_revert_rolls_back(
+    origin: Path, tmp_path: Path
+) -> None:
     registry_uri = f"sqlite:///{tmp_path / 'registry.db'}"
-    secrets = {"MLFLOW_TRACKING_URI": registry_uri, "RETRAIN_BOT_TOKEN": "test-token"}
-    event = json.loads((FIXTURES / "repository_dispatch.json").read_text())
-
-    # --- retrain: dispatch -> pipeline -> blessed -> one PR + one sticky comment -------------
-    run_dir = tmp_path / "retrain"
-    run_dir.mkdir()
-    workdir, sha = checkout(origin, run_dir / "checkout")
-    runner = make_runner(workdir, sha, "repository_dispatch", event, secrets, run_dir)
-    job = runner.run_job(load_workflow("retrain.yml"), "retrain")
-    assert not job.failed, describe(job)
-    report_step = job.step("Write the report")
-    assert report_step.outputs["blessed"] == "true", describe(job)
-    assert report_step.outputs["version"] == "1"
-
+    secrets = {"MLFLOW_TRACKING_URI": registry_uri, "RETRAIN_BOT_TOKEN": "bot-token"}
+    event = dispatch_event()
     branch = f"retrain/{MODEL}"
-    heads = git("ls-remote", "--heads", str(origin), cwd=tmp_path)
-    assert f"refs/heads/{branch}" in heads
-    log = git("log", "--format=%s", "-1", branch, cwd=origin)
-    assert log == f"retrain: {MODEL} v1 [skip ci]"
-    committed = json.loads(git("show", f"{branch}:registry.json", cwd=origin))
-    assert str(committed["version"]) == "1" and committed["blessed"] is True
-    params = yaml.safe_load(git("show", f"{branch}:params.yaml", cwd=origin))
-    window = event["client_payload"]["window"]
-    assert str(params["prepare"]["test_window"]["start"]) == window["start"]
-    assert str(params["prepare"]["test_window"]["end"]) == window["end"]
+    marker = f"retrain-report-{MODEL}"
 
-    state = cml_state(runner)
-    assert len(state["prs"]) == 1
-    pr = state["prs"][0]
-    assert (pr["source"], pr["target"], pr["state"]) == (branch, "main", "open")
-    assert pr["title"].startswith(f"retrain: {MODEL} v1")
-    assert pr["head_sha"] == git("rev-parse", branch, cwd=origin)
-    assert len(state["comments"]) == 1
-    comment = state["comments"][0]
-    report = (workdir / "build/report/report.md").read_text()
-    assert comment["target"] == "pr/1" and comment["body"] == report
-    assert comment["missing"] == [] and any(p.endswith(".png") for p in comment["published"])
-    assert "# Retrain report: `flight-delay` — blessed" in report
-    assert "# Retrain report" in job.summary
-    assert "`HEAD` has no metrics yet (first run)" in report  # main had no run before
-    assert "| window | `2013-03-25` → `2013-04-01` |" in report
+    with GitHubApi(origin=origin) as github:
+        # A fork's PR whose branch has the model branch's name: never touched.
+        fork_pr = github.add_fork_pr("mallory/repo", branch, title="fork: retrain/flight-delay")
 
-    from mlflow import MlflowClient
+        # --- retrain: dispatch -> build (pipeline, blessed) -> publish (branch, PR, comment) ---
+        runner, jobs = retrain(origin, tmp_path / "retrain", secrets, github, event)
+        assert not any(j.failed for j in jobs.values()), describe(jobs)
+        build = jobs["build"]
+        assert build.outputs["blessed"] == "true", describe(build)
+        assert build.outputs["version"] == "1"
+        assert jobs["publish"].result == "success"
 
-    client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
-    assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "1"
+        heads = git("ls-remote", "--heads", str(origin), cwd=tmp_path)
+        assert f"refs/heads/{branch}" in heads
+        log = git("log", "--format=%s", "-1", branch, cwd=origin)
+        assert log == f"retrain: {MODEL} v1"  # no skip marker
+        committed = json.loads(git("show", f"{branch}:registry.json", cwd=origin))
+        assert str(committed["version"]) == "1" and committed["blessed"] is True
+        params = yaml.safe_load(git("show", f"{branch}:params.yaml", cwd=origin))
+        window = event["client_payload"]["window"]
+        assert str(params["prepare"]["test_window"]["start"]) == window["start"]
+        assert str(params["prepare"]["test_window"]["end"]) == window["end"]
 
-    # --- review + merge: registry.json changes on main -> promote ---------------------------
+        [pr] = github.open_prs(branch)
+        assert (pr["head"]["ref"], pr["base"]["ref"], pr["state"]) == (branch, "main", "open")
+        assert pr["title"].startswith(f"retrain: {MODEL} v1")
+        assert "Merging promotes v1 to champion" in pr["body"]
+        assert pr["user"]["login"] == "retrain-bot"
+        report = (runner.artifacts / "retrain-candidate" / "report" / "report.md").read_text()
+        [comment] = github.comments
+        assert comment["issue"] == pr["number"]
+        assert comment["body"] == comment_body(report, marker, RUN_URL)
+        assert "](plot-" not in comment["body"]  # images: links to the run, nothing uploaded
+        assert "# Retrain report: `flight-delay` — blessed" in report
+        assert "# Retrain report" in build.summary
+        assert "`HEAD` has no metrics yet (first run)" in report  # main had no run before
+        assert "| window | `2013-03-25` → `2013-04-01` |" in report
+        assert (fork_pr["title"], fork_pr["edits"]) == ("fork: retrain/flight-delay", 0)
+
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
+        assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "1"
+
+        # --- a newer candidate: force-pushed into the same PR, title and body rewritten ---------
+        runner, jobs = retrain(origin, tmp_path / "retrain2", secrets, github, event)
+        assert not any(j.failed for j in jobs.values()), describe(jobs)
+        assert jobs["build"].outputs["version"] == "2", describe(jobs)
+        [same] = github.open_prs(branch)
+        assert same["number"] == pr["number"] and same["edits"] == 1
+        assert same["title"].startswith(f"retrain: {MODEL} v2")
+        assert "Merging promotes v2 to champion" in same["body"] and "v1" not in same["body"]
+        assert json.loads(git("show", f"{branch}:registry.json", cwd=origin))["version"] in (2, "2")
+        assert len(github.comments) == 1 and github.comments[0]["updates"] == 1
+        assert (fork_pr["title"], fork_pr["edits"]) == ("fork: retrain/flight-delay", 0)
+        title = same["title"]
+
+    # --- review + squash merge: registry.json changes on main -> promote --------------------
     merge_dir = tmp_path / "merge"
     merge_dir.mkdir()
-    reviewer, _ = checkout(origin, merge_dir / "checkout")
+    reviewer, before = checkout(origin, merge_dir / "checkout")
     git("fetch", "-q", "origin", branch, cwd=reviewer)
-    git(*GIT_ID, "merge", "-q", "--no-ff", "-m", "Merge retrain PR", "FETCH_HEAD", cwd=reviewer)
+    git("merge", "-q", "--squash", "FETCH_HEAD", cwd=reviewer)
+    git(*GIT_ID, "commit", "-q", "-m", f"{title} (#{pr['number']})", cwd=reviewer)
     git("push", "-q", "origin", "main", cwd=reviewer)
 
     promote_dir = tmp_path / "promote"
     promote_dir.mkdir()
-    workdir, merged = checkout(origin, promote_dir / "checkout")
-    push_event = {"ref": "refs/heads/main", "after": merged, "head_commit": {"id": merged}}
-    promote = make_runner(workdir, merged, "push", push_event, secrets, promote_dir)
-    job = promote.run_job(load_workflow("promote.yml"), "promote")
-    assert not job.failed, describe(job)
-    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
-    assert "Promotion of registry.json" in job.summary and "exit code: 0" in job.summary
+    merged = git("rev-parse", "main", cwd=origin)
+    repo = {"fork": False, "full_name": "owner/repo", "default_branch": "main"}
+    push_event = {"ref": "refs/heads/main", "before": before, "after": merged, "repository": repo}
+    promote = make_runner(promote_dir / "unused", merged, "push", push_event, secrets, promote_dir)
+    checkouts = fresh_checkouts(origin, promote_dir)
+    jobs = promote.run_workflow(load_workflow("promote.yml"), checkouts)
+    assert not jobs["promote"].failed, describe(jobs)
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    summary = jobs["promote"].summary
+    assert "Promotion of registry.json" in summary and "exit code: 0" in summary
 
     # re-running the promotion is a no-op
-    again = promote.run_job(load_workflow("promote.yml"), "promote")
-    assert not again.failed, describe(again)
-    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+    again = promote.run_workflow(load_workflow("promote.yml"), checkouts)
+    assert not again["promote"].failed, describe(again)
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
 
     # --- monitor.yml: the champion's window vs July drifts -> dispatch reaches "GitHub" -----
     from monitor.github_standin import GitHubStandin
 
     monitor_dir = tmp_path / "monitor"
     monitor_dir.mkdir()
-    workdir, sha = checkout(origin, monitor_dir / "checkout")
+    sha = git("rev-parse", "main", cwd=origin)
     schedule = {"schedule": "41 4 * * *"}
-    watcher = make_runner(workdir, sha, "schedule", schedule, secrets, monitor_dir)
-    job = watcher.run_job(load_workflow("monitor.yml"), "monitor")
-    assert not job.failed, describe(job)
-    assert job.step("Check drift and performance").outputs.get("retrain") == "true", describe(job)
-    assert (watcher.artifacts / "drift-report" / "drift.json").is_file()
-    # The `dispatch` job runs when the monitor job's `retrain` output is true (asserted above);
-    # it shares the run's artifacts, as jobs of one workflow run do.
-    with GitHubStandin(repository=watcher.repository) as github:
-        workdir, _ = checkout(origin, monitor_dir / "dispatch")
-        sender = make_runner(
-            workdir, sha, "schedule", schedule, {"RETRAIN_BOT_TOKEN": github.token}, monitor_dir
+    with GitHubStandin(repository="owner/repo") as dispatch_api:
+        watcher = make_runner(monitor_dir / "unused", sha, "schedule", schedule, secrets,
+                              monitor_dir)  # fmt: skip
+        watcher.github_token = dispatch_api.token  # the dispatch job's GITHUB_TOKEN
+        watcher.extra_env["GITHUB_API_URL"] = dispatch_api.url
+        jobs = watcher.run_workflow(
+            load_workflow("monitor.yml"), fresh_checkouts(origin, monitor_dir)
         )
-        sender.extra_env["GITHUB_API_URL"] = github.url
-        job = sender.run_job(load_workflow("monitor.yml"), "dispatch")
-        assert not job.failed, describe(job)
-        assert len(github.accepted) == 1, github.requests
-    sent = github.accepted[0]
+        assert not any(j.failed for j in jobs.values()), describe(jobs)
+        assert jobs["monitor"].outputs["retrain"] == "true", describe(jobs)
+        assert (watcher.artifacts / "drift-report" / "drift.json").is_file()
+        assert jobs["dispatch"].result == "success"
+        assert len(dispatch_api.accepted) == 1, dispatch_api.requests
+    sent = dispatch_api.accepted[0]
     types = load_workflow("retrain.yml")["on"]["repository_dispatch"]["types"]
     assert sent["event_type"] in types
     assert sent["client_payload"]["model"] == MODEL
     assert sent["client_payload"]["window"] == {"start": "2013-07-01", "end": "2013-08-01"}
 
-    # --- revert the first model's merge: registry.json disappears -> no champion -----------
+    # --- GitHub's Revert button on the squash commit: registry.json disappears --------------
     revert_dir = tmp_path / "revert"
     revert_dir.mkdir()
-    reverter, _ = checkout(origin, revert_dir / "checkout")
-    git(*GIT_ID, "revert", "--no-edit", "-m", "1", "HEAD", cwd=reverter)
+    reverter, before = checkout(origin, revert_dir / "checkout")
+    git(*GIT_ID, "revert", "--no-edit", merged, cwd=reverter)
     assert not (reverter / "registry.json").exists()
     git("push", "-q", "origin", "main", cwd=reverter)
-    workdir, reverted = checkout(origin, revert_dir / "promote")
-    push_event = {"ref": "refs/heads/main", "after": reverted, "head_commit": {"id": reverted}}
-    rollback = make_runner(workdir, reverted, "push", push_event, secrets, revert_dir)
-    job = rollback.run_job(load_workflow("promote.yml"), "promote")
-    assert not job.failed, describe(job)
-    assert "champion v1 → none" in job.summary
+    reverted = git("rev-parse", "main", cwd=origin)
+    push_event = {"ref": "refs/heads/main", "before": before, "after": reverted, "repository": repo}
+    rollback = make_runner(revert_dir / "unused", reverted, "push", push_event, secrets, revert_dir)
+    jobs = rollback.run_workflow(load_workflow("promote.yml"), fresh_checkouts(origin, revert_dir))
+    assert not jobs["promote"].failed, describe(jobs)
+    assert "champion v2 → none" in jobs["promote"].summary
     aliases = client.get_registered_model(MODEL).aliases
-    assert "champion" not in aliases and str(aliases["previous"]) == "1"
+    assert "champion" not in aliases and str(aliases["previous"]) == "2"
 
     # --- a candidate the gate rejects: a report, but no PR and no registry write ----------
     strict_dir = tmp_path / "strict"
@@ -254,25 +325,25 @@ def test_retrain_opens_one_pr_and_merge_promotes(origin: Path, tmp_path: Path) -
     (editor / "params.yaml").write_text(yaml.safe_dump(_iso(params), sort_keys=False))
     git(*GIT_ID, "commit", "-q", "-am", "gate: demand AUC 0.99", cwd=editor)
     git("push", "-q", "origin", "main", cwd=editor)
-    workdir, sha = checkout(origin, strict_dir / "checkout")
     versions_before = len(client.search_model_versions(f"name='{MODEL}'"))
-    strict = make_runner(workdir, sha, "repository_dispatch", event, secrets, strict_dir)
-    job = strict.run_job(load_workflow("retrain.yml"), "retrain")
-    assert not job.failed, describe(job)
-    assert job.step("Write the report").outputs["blessed"] == "false", describe(job)
-    skipped = {s.name: s.outcome for s in job.steps}
-    assert skipped["Open or update the model's pull request"] == "skipped"
-    assert cml_state(strict)["prs"] == [] and cml_state(strict)["comments"] == []
-    assert "value.roc_auc.min" in job.summary  # the failed check is in the run's summary
+    with GitHubApi(origin=origin) as github:
+        _, jobs = retrain(origin, strict_dir / "run", secrets, github, event)
+        assert not any(j.failed for j in jobs.values()), describe(jobs)
+        assert jobs["build"].outputs["blessed"] == "false", describe(jobs)
+        assert jobs["publish"].result == "skipped"
+        skipped = {s.name: s.outcome for s in jobs["build"].steps}
+        assert skipped["Commit the candidate and bundle it for the publish job"] == "skipped"
+        assert github.pulls == [] and github.comments == [] and github.requests == []
+    assert "value.roc_auc.min" in jobs["build"].summary  # the failed check is in the summary
     assert len(client.search_model_versions(f"name='{MODEL}'")) == versions_before
     assert "champion" not in client.get_registered_model(MODEL).aliases
 
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_pr_pipeline_reports_against_main_in_a_sticky_comment(origin: Path, tmp_path: Path) -> None:
+def test_pr_pipeline_reports_against_main_in_one_comment(origin: Path, tmp_path: Path) -> None:
     # A contributor's PR: more search trials. pr.yml's `pipeline` job (its `tests` job runs
-    # `make test-fast`, i.e. this suite) runs the pipeline up to the gate and comments.
+    # `make test-fast`, i.e. this suite) runs the pipeline up to the gate; `comment` posts it.
     editor, _ = checkout(origin, tmp_path / "edit")
     git("switch", "-q", "-c", "more-trials", cwd=editor)
     params = yaml.safe_load((editor / "params.yaml").read_text())
@@ -282,37 +353,55 @@ def test_pr_pipeline_reports_against_main_in_a_sticky_comment(origin: Path, tmp_
     git("push", "-q", "origin", "more-trials", cwd=editor)
 
     workdir, sha = checkout(origin, tmp_path / "checkout", ref="more-trials")
-    event = {
-        "number": 7,
-        "pull_request": {
-            "number": 7,
-            "head": {"sha": sha, "ref": "more-trials", "repo": {"full_name": "owner/repo"}},
-            "base": {"ref": "main", "repo": {"full_name": "owner/repo"}},
-        },
-    }
-    secrets = {  # GitHub provides GITHUB_TOKEN to every run
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'registry.db'}",
-        "GITHUB_TOKEN": "test-token",
-    }
-    runner = make_runner(workdir, sha, "pull_request", event, secrets, tmp_path)
-    runner.extra_env["CML_STANDIN_EVENT_PR"] = "7"  # CML reads the PR from the event
-    job = runner.run_job(load_workflow("pr.yml"), "pipeline")
-    assert not job.failed, describe(job)
-    assert (workdir / "metrics" / "gate.json").is_file()
-    assert not (workdir / "registry.json").exists()  # stops at the gate: nothing registered
-    report = (workdir / "build/report/report.md").read_text()
-    assert "train.budget.trials" in report  # the params diff against origin/main
-    assert report.strip() in job.summary
-    comments = cml_state(runner)["comments"]
-    assert [(c["target"], c["body"]) for c in comments] == [("pr/7", report)]
+    secrets = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'registry.db'}"}
+    workflow = load_workflow("pr.yml")
+    with GitHubApi(origin=origin, tokens={"actions-token": "github-actions[bot]"}) as github:
+        pr = github.add_other_pr("more-trials")
+        number = pr["number"]
+        event = {
+            "number": number,
+            "pull_request": {
+                "number": number,
+                "head": {"sha": sha, "ref": "more-trials", "repo": {"full_name": "owner/repo"}},
+                "base": {"ref": "main", "repo": {"full_name": "owner/repo"}},
+            },
+            "repository": {"fork": False, "full_name": "owner/repo"},
+        }
+        runner = make_runner(workdir, sha, "pull_request", event, secrets, tmp_path / "same")
+        runner.github_token = "actions-token"
+        runner.extra_env["GITHUB_API_URL"] = github.url
+        tests_passed = JobResult([], "", "success")
+        pipeline = runner.run_job(workflow, "pipeline", {"tests": tests_passed})
+        assert not pipeline.failed, describe(pipeline)
+        assert (workdir / "metrics" / "gate.json").is_file()
+        assert not (workdir / "registry.json").exists()  # stops at the gate: nothing registered
+        report = (workdir / "build/report/report.md").read_text()
+        assert "train.budget.trials" in report  # the params diff against origin/main
+        assert report.strip() in pipeline.summary
+        commenter, _ = checkout(origin, tmp_path / "comment", ref="more-trials")
+        runner.workdir = commenter
+        comment = runner.run_job(workflow, "comment", {"pipeline": pipeline})
+        assert not comment.failed, describe(comment)
+        assert [(c["issue"], c["body"]) for c in github.comments] == [
+            (number, comment_body(report, "pipeline-report", RUN_URL))
+        ]
+        # The next push updates that one comment.
+        again = runner.run_job(workflow, "comment", {"pipeline": pipeline})
+        assert not again.failed and len(github.comments) == 1
+        assert github.comments[0]["updates"] == 1
 
-    # A fork's PR gets a read-only token: the report stays in the job summary, no comment.
-    fork = {**event, "pull_request": {**event["pull_request"],
-            "head": {**event["pull_request"]["head"], "repo": {"full_name": "fork/repo"}}}}  # fmt: skip
-    forked = make_runner(workdir, sha, "pull_request", fork, secrets, tmp_path / "fork")
-    forked.extra_env["CML_STANDIN_EVENT_PR"] = "7"
-    job = forked.run_job(load_workflow("pr.yml"), "pipeline")
-    assert not job.failed, describe(job)
-    outcome = {s.name: s.outcome for s in job.steps}
-    assert outcome["Post the report as the sticky comment"] == "skipped"
-    assert cml_state(forked)["comments"] == []
+        # A fork's PR gets a read-only token: the report stays in the job summary, no comment.
+        fork = {**event, "pull_request": {**event["pull_request"],
+                "head": {**event["pull_request"]["head"], "repo": {"full_name": "fork/repo"}}}}  # fmt: skip
+        forked = make_runner(workdir, sha, "pull_request", fork, secrets, tmp_path / "fork")
+        jobs = {"tests": tests_passed}
+        jobs["pipeline"] = forked.run_job(workflow, "pipeline", jobs)
+        assert not jobs["pipeline"].failed, describe(jobs["pipeline"])
+        assert forked.run_job(workflow, "comment", jobs).result == "skipped"
+        assert len(github.comments) == 1
+
+        # The model's own PR: the pipeline is skipped (retrain.yml ran it), by its branch.
+        bot = {**event, "pull_request": {**event["pull_request"],
+               "head": {**event["pull_request"]["head"], "ref": f"retrain/{MODEL}"}}}  # fmt: skip
+        own = make_runner(workdir, sha, "pull_request", bot, secrets, tmp_path / "bot")
+        assert own.run_job(workflow, "pipeline", {"tests": tests_passed}).result == "skipped"
