@@ -1,4 +1,4 @@
-"""`retrain report`: the markdown a reviewer reads in the pull request (posted by CML).
+"""`retrain report`: the markdown a reviewer reads in the pull request (`retrain github` posts it).
 
 Every input is optional but reported: a missing file shows "not available" in its section (a
 first run has no champion, a scheduled run has no drift file), while a file that exists but is
@@ -721,7 +721,7 @@ def section_plots(images: list[tuple[str, str]], note: str | None) -> str:
     lines = ["## Plots"]
     if not images:
         return "\n\n".join([*lines, f"{NOT_AVAILABLE} ({note or 'no plots'})"])
-    # Markdown images (CML uploads the local files it finds as image nodes), two per row,
+    # Markdown images (files beside the report, linked relatively), two per row,
     # each pair a small table whose header row names the plots.
     blocks = []
     for i in range(0, len(images), 2):
@@ -1124,8 +1124,8 @@ def _path(value: str) -> Path | None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="retrain report",
-        description="Write the markdown report a reviewer reads in the pull request (CML posts "
-        "it). Every input is optional: a missing file is shown as 'not available'; pass "
+        description="Write the markdown report a reviewer reads in the pull request "
+        "(`retrain github` posts it). Every input is optional: a missing file is shown as 'not available'; pass "
         "'none' to leave one out.",
     )
     parser.add_argument(
