@@ -1125,8 +1125,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="retrain report",
         description="Write the markdown report a reviewer reads in the pull request "
-        "(`retrain github` posts it). Every input is optional: a missing file is shown as 'not available'; pass "
-        "'none' to leave one out.",
+        "(`retrain github` posts it). Every input is optional: a missing file is shown as "
+        "'not available'; pass 'none' to leave one out.",
     )
     parser.add_argument(
         "--out",
