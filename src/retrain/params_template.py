@@ -105,7 +105,9 @@ def render(draft: Draft) -> str:
     add("# Each value comes from the table by the rule in its comment; every key not written here")
     add("# takes its default from src/retrain/config/<section>.py. Review before `dvc repro`:")
     for note in draft.review:
-        add(f"#   - {note}")
+        lines = textwrap.wrap(note, WIDTH - 6)
+        add(f"#   - {lines[0]}")
+        out.extend(f"#     {line}" for line in lines[1:])
     add("")
 
     # -- base
@@ -249,7 +251,9 @@ def render(draft: Draft) -> str:
     # -- prepare
     add("prepare:")
     if time is not None:
-        add(pad("  train_window: {start: *data_start, end: &cut " + q(time.cut) + "}", time.rule))
+        for line in textwrap.wrap(time.rule, WIDTH - 4):
+            add(f"  # {line}")
+        add("  train_window: {start: *data_start, end: &cut " + q(time.cut) + "}")
         add("  test_window: {start: *cut, end: *data_end}")
     else:
         add("  # train_window / test_window: unused without base.event_time")
