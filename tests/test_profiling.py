@@ -254,3 +254,10 @@ def test_a_timestamp_text_column_is_pointed_out_when_no_time_is_given() -> None:
     draft = draft_params(df, TABLE, "y")
     assert any("pass --time day" in note for note in draft.review)
     assert not any("timestamp" in note for note in draft_params(frame(), TABLE, "y").review)
+
+
+def test_pandas_category_columns_get_levels_but_no_dtype_check() -> None:
+    df = frame().assign(colour=lambda d: d["colour"].astype("category"))
+    draft = draft_params(df, TABLE, "y")
+    assert "colour" not in draft.dtypes and draft.categories["colour"] == ("blue", "green", "red")
+    assert any("category dtype" in note for note in draft.review)

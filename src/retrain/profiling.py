@@ -645,6 +645,8 @@ def draft_params(
     positive: str | None = None,
 ) -> Draft:
     """The params.yaml draft for `frame` (the table at `table`, read as extract reads it)."""
+    import pandas as pd
+
     columns = [str(c) for c in frame.columns]
     if frame.empty:
         raise UserError(f"{table} has no rows", "export the table again with its data")
@@ -692,6 +694,14 @@ def draft_params(
     }
     if time is not None:
         dtypes[time] = "datetime"  # extract converts it
+    categorical_dtype = [c for c in columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    for column in categorical_dtype:
+        del dtypes[column]  # validate's kinds have no pandas category dtype
+    if categorical_dtype:
+        review.append(
+            f"pandas category dtype, no dtype check drafted (validate knows no such kind): "
+            f"{categorical_dtype}"
+        )
     not_null: dict[str, tuple[float, float]] = {}
     for col in profile.columns:
         observed = col.not_null_share
