@@ -69,36 +69,23 @@ def env() -> dict[str, str]:
     return out
 
 
-def measure(cmd: list[str], cwd: Path) -> dict[str, Any]:
-    """Whole process: wall, CPU (user + sys of it and its waited children), peak RSS."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stdout, stderr = proc.communicate()
-    wall = time.perf_counter() - start
-    # communicate() reaped it; the children's rusage still holds its CPU and peak RSS
-    return {
-        "exit": proc.returncode,
-        "wall_s": round(wall, 2),
-        "stderr_tail": stderr.decode(errors="replace")[-400:] if proc.returncode else "",
-        "stdout": stdout.decode(errors="replace"),
-    }
-
-
-def rusage_delta(before: Any, after: Any) -> dict[str, float]:
-    return {
-        "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2),
-        "peak_rss_mb": round(after.ru_maxrss / 1024, 1),  # max over all children so far
-    }
-
-
 def timed(cmd: list[str], cwd: Path) -> dict[str, Any]:
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = measure(cmd, cwd)
-    result.update(rusage_delta(before, resource.getrusage(resource.RUSAGE_CHILDREN)))
-    result.pop("stdout")
-    return result
+    """Whole process: wall, CPU (user + sys, with its waited children), peak RSS (os.wait4)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(status)
+    return {
+        "exit": code,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        **({"stderr_tail": stderr[-300:]} if code else {}),
+    }
 
 
 def default_hgb(repo: Path, task: str) -> float:

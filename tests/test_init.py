@@ -190,6 +190,8 @@ def test_existing_params_are_not_overwritten_without_force(
     assert out.read_text() == "mine: true\n"
     err = capsys.readouterr().err
     assert "already exists" in err and "--force" in err
+    code, _ = init(tmp_path, breast_cancer(), "bc.csv", "--target", "nope", "--force")
+    assert code == 2 and out.read_text() == "mine: true\n"  # a failed --force keeps the file
     code, _ = init(tmp_path, breast_cancer(), "bc.csv", "--target", "target", "--force")
     assert code == 0 and load_params(out).base.model_name == "bc"
 

@@ -1,5 +1,5 @@
 """`retrain init` then the real `dvc repro`, unchanged but for a small budget, in a fresh git +
-DVC repo: scikit-learn's breast-cancer table to a registered model (the whole pipeline), and
+DVC repo: scikit-learn's breast-cancer table to a promoted model (the whole pipeline), and
 matplotlib's monthly stock table (time-indexed regression with gaps) through the gate."""
 
 from __future__ import annotations
@@ -79,6 +79,11 @@ def test_binary_table_init_then_dvc_repro_registers_a_model(tmp_path: Path) -> N
     assert gate["blessed"] and gate["first_model"]
     record = json.loads((repo / "registry.json").read_text())
     assert record["model"] == "breast_cancer" and record["version"] == "1"
+
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "--quiet", "-m", "pipeline ran"], repo)
+    promoted = run(["retrain", "promote", "--ref", "HEAD"], repo)
+    assert "champion none → v1" in promoted.stdout + promoted.stderr
 
 
 def test_time_indexed_regression_table_runs_through_the_gate(tmp_path: Path) -> None:
