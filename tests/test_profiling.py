@@ -261,3 +261,14 @@ def test_pandas_category_columns_get_levels_but_no_dtype_check() -> None:
     draft = draft_params(df, TABLE, "y")
     assert "colour" not in draft.dtypes and draft.categories["colour"] == ("blue", "green", "red")
     assert any("category dtype" in note for note in draft.review)
+
+
+def test_a_column_empty_in_every_labelled_row_is_kept_out_of_training() -> None:
+    df = frame().assign(y=lambda d: d["y"].astype(float), late=np.nan)
+    df.loc[:9, "y"] = np.nan
+    df.loc[:9, "late"] = 1.0  # values only where the target is missing
+    draft = draft_params(df, TABLE, "y")
+    assert draft.exclude_features == ["name", "late"]
+    assert "late" in draft.monitor_exclude
+    assert any("10 row(s) have no 'y'" in note for note in draft.review)
+    assert draft_params(frame(), TABLE, "y").exclude_features == ["name"]

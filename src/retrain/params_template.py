@@ -278,7 +278,7 @@ def render(draft: Draft) -> str:
         add(pad("  cv: {folds: 3}", "no time column: contiguous blocks of the train rows"))
     add(
         flow([q(c) for c in draft.exclude_features], 2, "  exclude_columns: ")
-        + "   # identifier-like text (besides base.key)"
+        + "   # identifier-like text, columns empty when labelled"
     )
     add("")
 

@@ -727,6 +727,22 @@ def draft_params(
         and c.n_rows >= 20
         and c.n_distinct > ID_UNIQUE_SHARE * (c.n_rows - c.n_null)
     ]
+    labelled = frame.loc[frame[target].notna()]
+    empty_when_labelled = [
+        c.name
+        for c in profile.columns
+        if c.name not in (key, target, time)
+        and c.n_null < c.n_rows
+        and labelled[c.name].isna().all()
+    ]
+    if empty_when_labelled:
+        review.append(
+            f"column(s) empty in every row with a target, kept out of training and monitoring: "
+            f"{empty_when_labelled}"
+        )
+    n_unlabelled = profile.n_rows - len(labelled)
+    if n_unlabelled:
+        review.append(f"{n_unlabelled} row(s) have no {target!r}: prepare drops them")
     categories = {
         c.name: c.levels
         for c in profile.columns
@@ -796,8 +812,9 @@ def draft_params(
         slice_tol = max(0.03, _round_up(SLICE_TOLERANCE_FACTOR * abs_tol))
         decay = CLASSIFICATION_DECAY
         decay_rule = f"{CLASSIFICATION_DECAY} {primary} points"
+    excluded = [*identifiers, *empty_when_labelled]
     monitor_exclude = list(
-        dict.fromkeys(c for c in (key, time, target, "label", *identifiers) if c is not None)
+        dict.fromkeys(c for c in (key, time, target, "label", *excluded) if c is not None)
     )
     review += [
         f"task: {inferred} ({label.reason}); pass --task to override",
@@ -846,7 +863,7 @@ def draft_params(
         slices=[c.name for c in slices],
         slice_min_rows=max(30, math.ceil(0.1 * n_test)),
         slice_tolerance=slice_tol,
-        exclude_features=identifiers,
+        exclude_features=excluded,
         monitor_exclude=monitor_exclude,
         decay=decay,
         decay_rule=decay_rule,
