@@ -272,3 +272,13 @@ def test_a_column_empty_in_every_labelled_row_is_kept_out_of_training() -> None:
     assert "late" in draft.monitor_exclude
     assert any("10 row(s) have no 'y'" in note for note in draft.review)
     assert draft_params(frame(), TABLE, "y").exclude_features == ["name"]
+
+
+def test_with_time_a_column_empty_before_the_cut_is_kept_out_of_training() -> None:
+    df = frame(100).assign(t=pd.date_range("2020-01-01", periods=100, freq="D"), new=np.nan)
+    df.loc[90:, "new"] = 1.0  # only in the test period
+    draft = draft_params(df, TABLE, "y", time="t")
+    assert draft.time is not None and draft.time.cut == "2020-03-20"
+    assert "new" in draft.exclude_features
+    df.loc[5, "new"] = 2.0
+    assert "new" not in draft_params(df, TABLE, "y", time="t").exclude_features

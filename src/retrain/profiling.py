@@ -491,6 +491,16 @@ def time_split(series: pd.Series, test_share: float = TEST_SHARE) -> TimeSplit:
     )
 
 
+def train_side(series: pd.Series, split: TimeSplit) -> pd.Series:
+    """Rows of the time column `series` before the split's cut (as prepare will split them)."""
+    import pandas as pd
+
+    times, zone = parse_times(series)
+    if times.dt.tz is not None:
+        times = times.dt.tz_convert(zone).dt.tz_localize(None)
+    return times < pd.Timestamp(split.cut)
+
+
 def _cv_period(train_times: pd.Series) -> tuple[str, int]:
     """The coarsest calendar period with CV_FOLDS + 1 distinct periods in the train rows."""
     for period, freq in (("month", "M"), ("week", "W"), ("day", "D")):
@@ -728,6 +738,9 @@ def draft_params(
         and c.n_distinct > ID_UNIQUE_SHARE * (c.n_rows - c.n_null)
     ]
     labelled = frame.loc[frame[target].notna()]
+    n_unlabelled = profile.n_rows - len(labelled)
+    if split is not None:  # what training sees: labelled rows before the cut
+        labelled = labelled.loc[train_side(labelled[split.column], split).to_numpy()]
     empty_when_labelled = [
         c.name
         for c in profile.columns
@@ -737,10 +750,10 @@ def draft_params(
     ]
     if empty_when_labelled:
         review.append(
-            f"column(s) empty in every row with a target, kept out of training and monitoring: "
+            "column(s) empty in every labelled training row, kept out of training and "
+            f"monitoring: "
             f"{empty_when_labelled}"
         )
-    n_unlabelled = profile.n_rows - len(labelled)
     if n_unlabelled:
         review.append(f"{n_unlabelled} row(s) have no {target!r}: prepare drops them")
     categories = {
