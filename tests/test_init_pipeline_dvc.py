@@ -96,7 +96,7 @@ def test_time_indexed_regression_table_runs_through_the_gate(tmp_path: Path) -> 
 
     # Through the gate: this version's export cannot take a regression model (threshold null),
     # which the regression fix addresses.
-    done = run(["dvc", "repro", "gate"], repo)
+    done = run(["dvc", "repro", "evaluate", "gate"], repo)
     assert "Running stage 'gate'" in done.stdout, done.stdout
     test = pd.read_parquet(repo / "build" / "prepared" / "test.parquet")
     train = pd.read_parquet(repo / "build" / "prepared" / "train.parquet")
