@@ -24,6 +24,7 @@ from retrain.profiling import (
     SLICE_MAX_LEVELS,
     TEST_SHARE,
     Draft,
+    schema_allows,
 )
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
@@ -136,8 +137,12 @@ def render(draft: Draft) -> str:
                     f"the positive class ({label.positive_reason})",
                 )
             )
+        elif schema_allows("positive_label"):
+            add(pad("  positive_label: null", "unused: the label needs no mapping"))
     else:
         add(pad("  positive_above: null", "unused for " + label.task))
+        if schema_allows("positive_label"):
+            add(pad("  positive_label: null", "unused for " + label.task))
     if time is not None:
         add(pad(f"  event_time: {q(time.column)}", "time column: windows, time-ordered split"))
     else:

@@ -80,6 +80,7 @@ def run_stages(project: Path) -> dict:
          "--slices", "metrics/slices.json", "--plots", "plots"],
         ["gate", "--lookup-champion", "--out", "build/champion"],
         ["gate", "--model", "build/train/model.skops", "--test", "build/prepared/test.parquet",
+         "--train", "build/prepared/train.parquet", "--search", "build/train/search.json",
          "--champion", "build/champion", "--out", "metrics/gate.json"],
         ["export", "--model", "build/train/model.skops", "--test", "build/prepared/test.parquet",
          "--search", "build/train/search.json", "--out", "build/export/model"],
