@@ -48,7 +48,14 @@ def project(tmp_path: Path, path: Path | str, **limits: int) -> tuple[Path, Path
     params = root / "params.yaml"
     params.write_text(
         yaml.safe_dump(
-            {"base": {"key": "id", "target": "y", "event_time": None}, "extract": extract}
+            {
+                "base": {"key": "id", "target": "y", "event_time": None},
+                "extract": extract,
+                # the flights defaults name columns this table does not have
+                "evaluate": {"slices": []},
+                "prepare": {"drop_columns": []},
+                "monitor": {"exclude": []},
+            }
         )
     )
     return params, root / "build" / "features.parquet"
