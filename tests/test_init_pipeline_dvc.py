@@ -67,14 +67,15 @@ def test_binary_table_init_then_dvc_repro_registers_a_model(tmp_path: Path) -> N
     from sklearn.datasets import load_breast_cancer
 
     frame = load_breast_cancer(as_frame=True).frame
-    frame.insert(0, "row_id", np.arange(len(frame)))  # this version needs base.key
     repo = project(tmp_path, "breast_cancer.csv", frame, "--target", "target")
 
     done = run(["dvc", "repro"], repo)
     for stage in ("extract", "validate", "prepare", "train", "evaluate", "gate", "push"):
         assert f"Running stage '{stage}'" in done.stdout, done.stdout
     metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
-    assert metrics["n_test"] == 114 and metrics["roc_auc"] > 0.9
+    # the hash split puts ~20 % of the 569 rows on the test side (binomial: within 4 sd)
+    assert abs(metrics["n_test"] - 0.2 * 569) < 4 * (569 * 0.2 * 0.8) ** 0.5
+    assert metrics["roc_auc"] > 0.9
     gate = json.loads((repo / "metrics" / "gate.json").read_text())
     assert gate["blessed"] and gate["first_model"]
     record = json.loads((repo / "registry.json").read_text())
