@@ -77,7 +77,7 @@ def test_binary_table_init_then_dvc_repro_registers_a_model(tmp_path: Path) -> N
     assert abs(metrics["n_test"] - 0.2 * 569) < 4 * (569 * 0.2 * 0.8) ** 0.5
     assert metrics["roc_auc"] > 0.9
     gate = json.loads((repo / "metrics" / "gate.json").read_text())
-    assert gate["blessed"] and gate["first_model"]
+    assert gate["blessed"] and gate["first_model"], gate["summary"]
     record = json.loads((repo / "registry.json").read_text())
     assert record["model"] == "breast_cancer" and record["version"] == "1"
 

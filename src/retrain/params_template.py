@@ -328,6 +328,10 @@ def render(draft: Draft) -> str:
             f"    max_regression_abs: {num(draft.slice_tolerance)}", "twice the whole-set tolerance"
         )
     )
+    add("  suspicion:                 # 'suspiciously good' is never blessed (README)")
+    add("    ceiling: {}              # none until you know what is implausible here,")
+    add("                             # e.g. {roc_auc: 0.99}; gain and leakage checks")
+    add("                             # keep their defaults")
     add("")
 
     # -- monitor
