@@ -103,7 +103,7 @@ class Api:
                     raw = response.read()
                     return (json.loads(raw) if raw else None), response.headers
             except urllib.error.HTTPError as exc:
-                message = _message(exc.read())
+                message = github_message(exc.read())
                 if exc.code < 500:
                     raise _refused(method, url, exc.code, message) from None
                 problem = f"HTTP {exc.code} {message}"
@@ -140,7 +140,8 @@ def next_link(link: str) -> str | None:
     return None
 
 
-def _message(body: bytes) -> str:
+def github_message(body: bytes) -> str:
+    """GitHub's error message from a response body, quoted (no raw newlines in our logs)."""
     try:
         data = json.loads(body.decode("utf-8", "replace"))
     except json.JSONDecodeError:
@@ -169,12 +170,13 @@ def _refused(method: str, url: str, status: int, message: str) -> UserError:
     )
 
 
-def read_token(env_name: str) -> str:
+def read_token(env_name: str, missing_hint: str | None = None) -> str:
+    """The token in $env_name; never echoes its value, only what is wrong with it."""
     token = os.environ.get(env_name, "")
     if not token:
         raise UserError(
             f"no GitHub token: environment variable {env_name} is empty or not set",
-            f"set the secret the workflow passes as {env_name} (docs/github.md)",
+            missing_hint or f"set the secret the workflow passes as {env_name} (docs/github.md)",
         )
     if any(ch.isspace() or not ch.isprintable() for ch in token):
         raise UserError(

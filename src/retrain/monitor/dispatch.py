@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retrain import github
 from retrain.errors import ServiceUnavailable, UserError
 from retrain.monitor.payload import DispatchEvent, build_event, parse_event
 
@@ -72,19 +73,10 @@ def dispatch_url(api_url: str, repository: str) -> str:
 
 
 def read_token(env_name: str) -> str:
-    token = os.environ.get(env_name, "")
-    if not token:
-        raise UserError(
-            f"no GitHub token: environment variable {env_name} is empty or not set",
-            f"export {env_name}=<token with 'contents: write' on the repo> or pass --token-env",
-        )
-    if any(ch.isspace() or not ch.isprintable() for ch in token):
-        # Never echo the value: say what is wrong with it only.
-        raise UserError(
-            f"the token in {env_name} contains whitespace or control characters",
-            "copy the token again without the trailing newline",
-        )
-    return token
+    return github.read_token(
+        env_name,
+        f"export {env_name}=<token with 'contents: write' on the repo> or pass --token-env",
+    )
 
 
 def request_headers(token: str | None) -> dict[str, str]:
@@ -129,18 +121,6 @@ def _retry_after(headers: Any, now: float) -> float | None:
     return None
 
 
-def _github_message(body: bytes) -> str:
-    try:
-        data = json.loads(body.decode("utf-8", "replace"))
-    except json.JSONDecodeError:
-        text = body.decode("utf-8", "replace").strip()
-    else:
-        text = str(data.get("message", "")) if isinstance(data, dict) else ""
-        if isinstance(data, dict) and data.get("errors"):
-            text += f" {data['errors']!r}"
-    return repr(text[:300])  # repr: no raw newlines from a remote body in our logs
-
-
 def _permanent_error(status: int, message: str, repository_url: str) -> UserError:
     fixes = {
         401: "the token is missing, expired or wrong; set a valid token in the token env var",
@@ -175,7 +155,7 @@ def post_dispatch(
                 return DispatchResult(status=response.status, attempts=attempt)
         except urllib.error.HTTPError as exc:
             status, headers = exc.code, exc.headers
-            message = _github_message(exc.read())
+            message = github.github_message(exc.read())
             rate_limited = status == 403 and (
                 headers.get("Retry-After") or headers.get("X-RateLimit-Remaining") == "0"
             )
