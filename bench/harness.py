@@ -30,7 +30,11 @@ def measure(
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-2000:]}")
-    return {"wall_s": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
 
 
 def repeat(cmd: list[str], n: int, **kwargs: Any) -> dict[str, Any]:
@@ -40,6 +44,7 @@ def repeat(cmd: list[str], n: int, **kwargs: Any) -> dict[str, Any]:
         "runs": n,
         "wall_s_median": round(statistics.median(walls), 3),
         "wall_s_min": min(walls),
+        "cpu_s_median": round(statistics.median(r["cpu_s"] for r in runs), 3),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
     }
 

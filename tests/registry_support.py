@@ -174,7 +174,7 @@ def fresh_store(directory: Path) -> str:
         from retrain.registry import MlflowRegistry as Registry
 
         template = Path(tempfile.mkdtemp(prefix="retrain-template-")) / "mlruns.db"
-        Registry(f"sqlite:///{template}").champion("none")  # creates and migrates the schema
+        Registry(f"sqlite:///{template}").model_tags("none")  # creates and migrates the schema
         _TEMPLATE_DB.append(template)
     db = directory / "mlruns.db"
     shutil.copyfile(_TEMPLATE_DB[0], db)

@@ -186,11 +186,18 @@ class MlflowRegistry:
         for key, value in _HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
         self.uri = tracking_uri or tracking.tracking_uri()
-        if self.uri.startswith(("http://", "https://")):
-            _skip_feast_header_plugin()
-        from mlflow.tracking import MlflowClient
+        self._mlflow_client: Any = None
 
-        self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+    @property
+    def _client(self) -> Any:
+        # Built on first use: reading an alias needs no mlflow (retrain.registry_query).
+        if self._mlflow_client is None:
+            if self.uri.startswith(("http://", "https://")):
+                _skip_feast_header_plugin()
+            from mlflow.tracking import MlflowClient
+
+            self._mlflow_client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        return self._mlflow_client
 
     # -- error handling ---------------------------------------------------------------------
 
@@ -229,6 +236,12 @@ class MlflowRegistry:
 
     def alias(self, model: str, alias: str) -> ModelRef | None:
         """The version `alias` points to, or None (no such alias or no such model)."""
+        from retrain.registry_query import QueryUnsupported, read_alias
+
+        try:
+            return read_alias(self.uri, model, alias)
+        except QueryUnsupported:
+            pass
         from mlflow.exceptions import MlflowException
 
         with self._service(f"read alias {model}@{alias}"):
