@@ -89,8 +89,16 @@ class BaseSection(Section):
             )
         if len({str(v) for v in value}) != len(value):
             raise ValueError(f"classes must not repeat: {list(value)}")
-        if any(isinstance(v, bool) for v in value):
-            raise ValueError("classes holds a boolean: quote yes/no/true/false in YAML")
+        return value
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _no_boolean_class(cls, value: object) -> object:
+        if isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value):
+            raise ValueError(
+                f"classes holds a boolean ({list(value)}): YAML reads yes/no/true/false as "
+                "booleans, quote them"
+            )
         return value
 
     @model_validator(mode="after")
