@@ -50,6 +50,7 @@ retrain evaluate --model build/train/model.skops --search build/train/search.jso
   --slices metrics/slices.json --plots plots &&
 retrain gate --lookup-champion --out build/champion &&
 retrain gate --model build/train/model.skops --test build/prepared/test.parquet \
+  --train build/prepared/train.parquet --search build/train/search.json \
   --champion build/champion --out metrics/gate.json &&
 retrain export --model build/train/model.skops --test build/prepared/test.parquet \
   --search build/train/search.json --out build/export/model &&
@@ -233,8 +234,8 @@ def main_init(args: argparse.Namespace, bin_dir: str) -> int:
                 "load_average_1m": round(os.getloadavg()[0], 1),
             }
             print(name, results[name], flush=True)
-            save(
-                "own_tables_init",
+            save(  # one file per --only set, so two sets may run side by side
+                "own_tables_init" + "".join(f"_{Path(n).stem}" for n in args.only or ()),
                 {"budget": {"trials": args.trials, "seconds": args.seconds}, "tables": results},
             )
     return 0

@@ -36,7 +36,7 @@ def run(args: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> subprocess.Co
         GIT_COMMITTER_NAME="t",
         GIT_COMMITTER_EMAIL="t@example.com",
     )
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=2400)
     assert done.returncode in ok, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done
 

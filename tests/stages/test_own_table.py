@@ -2,7 +2,8 @@
 code (`retrain <stage>` in-process), a real MLflow sqlite registry, a real git ref for promote.
 
 Tables are scikit-learn's bundled ones (offline): diabetes (regression, no key, a synthetic
-visit date for the time-indexed run) and breast cancer (binary, text labels, no key, no time).
+visit date for the time-indexed run), breast cancer (binary, text labels, no key, no time) and
+wine (multiclass, the cultivars as text, no key, a synthetic tasting date).
 """
 
 from __future__ import annotations
