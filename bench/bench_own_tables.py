@@ -8,6 +8,14 @@ with os.wait4 (rusage covers every waited descendant). Params are the ones the t
 (tests/stages/test_own_table.py) with a larger budget.
 
     uv run python bench/bench_own_tables.py [--trials 20 --seconds 30]
+
+With --init, the params are the ones `retrain init` writes inside the measured process
+(`retrain init … && <budget edit> && retrain extract && … && retrain promote`), on four
+tables: breast cancer (binary, text labels, no key), diabetes (regression, no key), wine
+(multiclass, text classes, a daily tasting date: time-indexed) and matplotlib's Stocks.csv
+(time-indexed regression with missing values). The only edit after init is the budget.
+
+    uv run python bench/bench_own_tables.py --init --trials 3 --seconds 30
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "stages")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import save
-from test_own_table import cancer_table, diabetes_table, params_for
+from test_own_table import cancer_table, diabetes_table, params_for, wine_table
 
 STAGES = """
 retrain extract --data . --out build/features/features.parquet &&
@@ -42,6 +50,7 @@ retrain evaluate --model build/train/model.skops --search build/train/search.jso
   --slices metrics/slices.json --plots plots &&
 retrain gate --lookup-champion --out build/champion &&
 retrain gate --model build/train/model.skops --test build/prepared/test.parquet \
+  --train build/prepared/train.parquet --search build/train/search.json \
   --champion build/champion --out metrics/gate.json &&
 retrain export --model build/train/model.skops --test build/prepared/test.parquet \
   --search build/train/search.json --out build/export/model &&
@@ -70,6 +79,22 @@ def tables() -> dict[str, tuple[pd.DataFrame, dict]]:
     }
 
 
+INIT_BUDGET = "budget: {trials: 40, seconds: 60}"  # what init writes (the one edit)
+
+
+def init_tables() -> dict[str, tuple[pd.DataFrame, str]]:
+    """name -> (table, `retrain init` arguments) for the --init mode."""
+    import matplotlib
+
+    stocks = Path(matplotlib.get_data_path()) / "sample_data" / "Stocks.csv"
+    return {
+        "cancer.csv": (cancer_table(), "--target diagnosis --positive malignant"),
+        "diabetes.csv": (diabetes_table(with_time=False), "--target progression"),
+        "wine.csv": (wine_table(), "--target cultivar --time tasted"),
+        "stocks.csv": (pd.read_csv(stocks, comment="#"), "--target ^GSPC --time Date"),
+    }
+
+
 def run(cmd: str, cwd: Path, env: dict[str, str]) -> dict[str, float]:
     start = time.perf_counter()
     proc = subprocess.Popen(["bash", "-c", cmd], cwd=cwd, env=env, stderr=subprocess.PIPE)
@@ -86,15 +111,24 @@ def run(cmd: str, cwd: Path, env: dict[str, str]) -> dict[str, float]:
 
 
 def baseline(project: Path, task: str, metric: str) -> float:
-    """Default HistGradientBoosting* on the same prepared split (features only)."""
+    """Default HistGradientBoosting* on the same prepared split (features only: no label, key,
+    event time or train.exclude_columns)."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+    from retrain.config import load_params
     from retrain.metrics import score
 
+    params = load_params(project / "params.yaml")
     train = pd.read_parquet(project / "build/prepared/train.parquet")
     test = pd.read_parquet(project / "build/prepared/test.parquet")
-    drop = [c for c in ("label", "row_id", "visit") if c in train.columns]
-    if task == "classification":
+    roles = ("label", "row_id", params.base.key_column, params.base.event_time)
+    drop = [c for c in (*roles, *params.train.exclude_columns) if c and c in train.columns]
+    drop = list(dict.fromkeys(drop))
+    if task == "multiclass":
+        model = HistGradientBoostingClassifier(random_state=0)
+        model.fit(train.drop(columns=drop), train["label"])
+        scores = model.predict_proba(test.drop(columns=drop))
+    elif task == "classification":
         model = HistGradientBoostingClassifier(random_state=0)
         model.fit(train.drop(columns=drop), train["label"])
         scores = model.predict_proba(test.drop(columns=drop))[:, 1]
@@ -110,9 +144,12 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--only", nargs="*", help="table names to run (default: all)")
+    parser.add_argument("--init", action="store_true", help="params from `retrain init`")
     args = parser.parse_args()
     bin_dir = str(Path(sys.executable).parent)
     results = {}
+    if args.init:
+        return main_init(args, bin_dir)
     for name, (frame, params) in tables().items():
         if args.only and name not in args.only:
             continue
@@ -144,6 +181,61 @@ def main() -> int:
             print(name, results[name], flush=True)
             save(  # after each table, so a long run keeps what it measured
                 "own_tables",
+                {"budget": {"trials": args.trials, "seconds": args.seconds}, "tables": results},
+            )
+    return 0
+
+
+def main_init(args: argparse.Namespace, bin_dir: str) -> int:
+    """init -> stages -> promote in one measured process per table; params as init wrote them
+    but for the budget."""
+    from retrain.config import load_params
+
+    results = {}
+    for name, (frame, init_args) in init_tables().items():
+        if args.only and name not in args.only:
+            continue
+        with tempfile.TemporaryDirectory(prefix="own-table-init-") as tmp:
+            project = Path(tmp)
+            subprocess.run(["git", "init", "-q", "."], cwd=project, check=True)
+            (project / "data").mkdir()
+            frame.to_csv(project / "data" / name, index=False)
+            budget = f"budget: {{trials: {args.trials}, seconds: {args.seconds:g}}}"
+            init = (
+                f"retrain init --table data/{name} {init_args} && "
+                f"grep -qF '{INIT_BUDGET}' params.yaml && "
+                f"sed -i 's/{INIT_BUDGET}/{budget}/' params.yaml && "
+            )
+            env = {
+                **os.environ,
+                "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlruns.db'}",
+            }
+            measured = run(init + STAGES, project, env)
+            params = load_params(project / "params.yaml")
+            task = params.base.task
+            metric = getattr(params.train.metric, task)
+            ours = json.loads((project / "metrics/evaluate.json").read_text())[metric]
+            record = json.loads((project / "registry.json").read_text())
+            results[name] = {
+                **measured,
+                "minutes_init_to_promoted": round(measured["wall_s"] / 60, 2),
+                "rows": len(frame),
+                "task": task,
+                "key": params.base.key,
+                "event_time": params.base.event_time,
+                "missing_cells": int(frame.isna().sum().sum()),
+                "metric": metric,
+                "ours": round(ours, 4),
+                "default_hgb": round(baseline(project, task, metric), 4),
+                "blessed": record["blessed"],
+                "version": record["version"],
+                "edits_after_init": 0,  # the budget only
+                "load_average_1m": round(os.getloadavg()[0], 1),
+            }
+            print(name, results[name], flush=True)
+            save(  # one file per --only set, so two sets may run side by side
+                "own_tables_init" + "".join(f"_{Path(n).stem}" for n in args.only or ()),
                 {"budget": {"trials": args.trials, "seconds": args.seconds}, "tables": results},
             )
     return 0

@@ -152,3 +152,86 @@ def test_the_served_metric_is_the_tasks_primary_metric() -> None:
     # then the table shows the regression metric
     assert "champion rmse per month" in table
     assert "| 2013-03 | 12.5000 (v1) |" in table and "**12.5000**" in table
+
+
+def regression_table(rows_per_month: int = 160, seed: int = 0) -> pd.DataFrame:
+    """A tiny time-indexed regression table: a price that follows two inputs and a category,
+    with its level rising month by month (so a retrained model has something to catch up)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for month in range(1, 5):
+        n = rows_per_month
+        start = pd.Timestamp(f"2013-{month:02d}-01", tz="UTC")
+        x1, x2 = rng.uniform(0, 10, n), rng.normal(0, 1, n)
+        kind = rng.choice(["a", "b", "c"], n)
+        price = 50 + 8 * x1 + 5 * x2 + np.where(kind == "a", 20, 0) + 6 * month
+        parts.append(
+            pd.DataFrame(
+                {
+                    "event_time": start + pd.to_timedelta(rng.uniform(0, 27, n), unit="D"),
+                    "x1": x1,
+                    "x2": x2,
+                    "kind": kind,
+                    "price": price + rng.normal(0, 3, n),
+                }
+            )
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.assign(sale_id=np.arange(len(frame), dtype="int64"))
+
+
+REGRESSION_PARAMS = """\
+base: {task: regression, target: price, positive_above: null, key: sale_id, model_name: prices}
+replay: {initial_months: 2, last_month: 4, train_months: 1, trials: 1, cv_folds: 2,
+         cv_period: week}
+gate:
+  values: {rmse: {max: 1000}}
+  changes:
+    - {metric: rmse, max_regression_rel: 0.05, bootstrap: true}
+  bootstrap: {resamples: 200}
+monitor:
+  trigger: {persistence: 1}
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.slow  # ~40 s CPU: six small searches and exports
+def test_replay_of_a_regression_table_serves_rmse(tmp_path: Path) -> None:
+    # given a tiny time-indexed regression table (no flights column anywhere) and params that
+    # name only its columns
+    features = tmp_path / "prices.parquet"
+    regression_table().to_parquet(features)
+    params = tmp_path / "params.yaml"
+    params.write_text(REGRESSION_PARAMS)
+    # when the three policies are replayed on it
+    code = main(
+        [
+            "replay",
+            "--params",
+            str(params),
+            "--features",
+            str(features),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    # then every served month records the champion's RMSE (lower is better), not ROC AUC
+    assert code == 0
+    result = json.loads((tmp_path / "out" / "replay.json").read_text())
+    assert result["served_months"] == [3, 4]
+    for policy in result["policies"].values():
+        months = policy["months"]
+        assert [m["month"] for m in months] == [3, 4]
+        assert all(0 < m["rmse"] < 60 and "roc_auc" not in m for m in months)
+        assert policy["mean_rmse"] == pytest.approx(sum(m["rmse"] for m in months) / 2)
+    monthly = result["policies"]["monthly"]
+    assert monthly["retrains"] == 1
+    event = monthly["events"][1]
+    assert event["candidate_rmse"] > 0 and event["champion_rmse"] > 0
+    # the monitor's decay is measured in RMSE against the registered value (relative default)
+    decision = result["policies"]["monitor"]["months"][0]["monitor"]
+    assert decision["action"] in {"retrain", "none"} and decision["decay"] is not None
+    table = (tmp_path / "out" / "replay.md").read_text()
+    assert "champion rmse per month" in table

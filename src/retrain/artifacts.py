@@ -127,7 +127,7 @@ class SearchSummary(Artifact):
     """`build/train/search.json`: what the search found and what the artifact is."""
 
     WHAT: ClassVar[str] = "search result"
-    task: Literal["classification", "regression"]
+    task: Literal["classification", "multiclass", "regression"]
     primary_metric: str
     greater_is_better: StrictBool
     best_family: str

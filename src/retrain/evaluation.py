@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.artifacts import SearchSummary
 from retrain.errors import UserError
-from retrain.metrics import greater_is_better, score
+from retrain.metrics import compute_metrics, greater_is_better, score
 from retrain.scoring import predict_scores
 from retrain.slices import slice_levels
 
@@ -42,6 +42,11 @@ def check_test_data(frame: pd.DataFrame, task: str) -> None:
         raise UserError(
             f"the test target has {n_missing} missing value(s)",
             "prepare must drop rows without a known outcome",
+        )
+    if task == "multiclass" and not pd.api.types.is_integer_dtype(frame[LABEL]):
+        raise UserError(
+            f"multiclass needs class codes in the test label; it is {frame[LABEL].dtype}",
+            "re-run prepare with the same base.task as train",
         )
     if task == "classification":
         levels = sorted(pd.unique(frame[LABEL]).tolist())
@@ -91,6 +96,28 @@ def _classification_metrics(y: Any, proba: Any, threshold: float) -> dict[str, A
     }
 
 
+def _multiclass_metrics(y: Any, proba: Any, classes: list[str]) -> dict[str, Any]:
+    """The registry's multiclass metrics, plus each class's share actual and predicted."""
+    import numpy as np
+
+    values = compute_metrics("multiclass", y, proba)
+    predicted = np.argmax(proba, axis=1)
+    k = proba.shape[1]
+    actual_share = (np.bincount(y, minlength=k) / len(y)).tolist()
+    predicted_share = (np.bincount(predicted, minlength=k) / len(y)).tolist()
+    return values | {
+        "n_test": len(y),
+        "class_share": dict(zip(classes, actual_share, strict=True)),
+        "predicted_share": dict(zip(classes, predicted_share, strict=True)),
+    }
+
+
+def _confusion(y: Any, predicted: Any, names: list[str]) -> list[tuple[Any, ...]]:
+    """One row per test row (DVC's confusion template counts them), with class names."""
+    pairs = zip([names[i] for i in y], [names[i] for i in predicted], strict=True)
+    return [("actual", "predicted"), *pairs]
+
+
 def _regression_metrics(y: Any, pred: Any) -> dict[str, Any]:
     return {
         "rmse": score("rmse", y, pred),
@@ -111,6 +138,9 @@ def _slice_metrics(
         return out
     if task == "regression":
         return out | {"rmse": score("rmse", y, scores), "mae": score("mae", y, scores)}
+    if task == "multiclass":
+        values = compute_metrics("multiclass", y, scores)
+        return out | {m: values[m] for m in ("accuracy", "f1_macro", "roc_auc_ovr")}
     predicted = (scores >= threshold).astype(int)
     both = len(np.unique(y)) == 2
     return out | {
@@ -190,7 +220,7 @@ def permutation_importance(
         sample = frame.iloc[np.sort(rng.choice(len(frame), options.importance.rows, replace=False))]
     y = sample[LABEL].to_numpy()
     X = sample.drop(columns=[LABEL]).reset_index(drop=True)
-    if task == "classification" and len(np.unique(y)) < 2:
+    if task != "regression" and len(np.unique(y)) < 2:
         return []
     sign = 1.0 if greater_is_better(metric) else -1.0
     baseline = score(metric, y, predict_scores(model, X, task))
@@ -217,8 +247,13 @@ def evaluate(
     task: str,
     options: EvaluateSection,
     seed: int,
+    classes: tuple[str | int, ...] | None = None,
 ) -> Evaluation:
-    """The pure core: metrics, slices and plot data of `model` on the test rows."""
+    """The pure core: metrics, slices and plot data of `model` on the test rows.
+
+    Multiclass (`classes`: base.classes) writes the registry's multiclass metrics and a
+    confusion matrix by class name; the binary-only curves (ROC, PR, calibration) are not
+    drawn for it."""
     import numpy as np
 
     check_search_summary(search, task)
@@ -243,6 +278,16 @@ def evaluate(
         assert threshold is not None  # check_search_summary
         metrics = _classification_metrics(y, scores, threshold)
         plots = _curve_plots(y, scores, threshold, options)
+    elif task == "multiclass":
+        names = [str(c) for c in classes or range(scores.shape[1])]
+        if scores.ndim != 2 or scores.shape[1] != len(names):
+            raise UserError(
+                f"the model scores {scores.shape[-1]} classes, base.classes lists {len(names)}",
+                "re-run train after changing base.classes (dvc repro)",
+            )
+        y = y.astype(np.int64)
+        metrics = _multiclass_metrics(y, scores, names)
+        plots = {"confusion.csv": _confusion(y, np.argmax(scores, axis=1), names)}
     else:
         metrics = _regression_metrics(y, scores)
         rng = np.random.default_rng(seed)

@@ -75,7 +75,8 @@ def naive_utc(frame: Any) -> Any:
 
 def predict_frame(pipeline: Any, frame: Any, config: dict[str, Any]) -> Any:
     """Serving output: classification → probability of the positive class and the 0/1
-    decision at the tuned threshold; regression → the prediction."""
+    decision at the tuned threshold; multiclass → `prediction`, the most likely class (as
+    base.classes names it), and `probability_<class>` per class; regression → the prediction."""
     import numpy as np
     import pandas as pd
 
@@ -84,6 +85,13 @@ def predict_frame(pipeline: Any, frame: Any, config: dict[str, Any]) -> Any:
     if missing:
         raise ValueError(f"input is missing feature columns: {', '.join(missing)}")
     features = frame[columns]
+    if config.get("task") == "multiclass":
+        classes = list(config["classes"])
+        proba = np.asarray(pipeline.predict_proba(features), dtype=np.float64)
+        out = pd.DataFrame({"prediction": [classes[i] for i in np.argmax(proba, axis=1)]})
+        for i, name in enumerate(classes):
+            out[f"probability_{name}"] = proba[:, i]
+        return out
     if config.get("task", "classification") == "classification":
         probability = pipeline.predict_proba(features)[:, 1]
         threshold = float(config.get("threshold", 0.5))
@@ -112,6 +120,7 @@ def export_model(
     input_example_rows: int,
     parity_rows: int,
     label: str = "label",
+    classes: tuple[str | int, ...] | None = None,
 ) -> dict[str, Any]:
     """Write the MLflow model directory for `model_path` atomically; returns a summary.
 
@@ -144,6 +153,15 @@ def export_model(
     config: dict[str, Any] = {"task": task, "features": columns, "sha256": sha256}
     if threshold is not None:
         config["threshold"] = float(threshold)
+    if task == "multiclass":
+        n_model = len(getattr(pipeline, "classes_", ()))
+        if classes is None or n_model != len(classes):
+            raise UserError(
+                f"the model scores {n_model} classes, base.classes lists {len(classes or ())}",
+                "re-run train after changing base.classes (dvc repro)",
+            )
+        # served as text: one output type whatever the classes' YAML types
+        config["classes"] = [str(c) for c in classes]
     example = naive_utc(test[columns].head(input_example_rows))
     # Expected output from the original (tz-aware) rows, served output from naive UTC rows.
     expected = predict_frame(pipeline, test[columns].head(parity_rows), config)
@@ -178,8 +196,15 @@ def export_model(
         )
         reloaded = mlflow.pyfunc.load_model(str(staged))
         got = reloaded.predict(parity_input)
-        if not np.allclose(
-            got.to_numpy(dtype=float), expected.to_numpy(dtype=float), rtol=0, atol=1e-12
+        numbers = [c for c in expected.columns if c != "prediction" or task != "multiclass"]
+        same_labels = task != "multiclass" or got["prediction"].tolist() == (
+            expected["prediction"].tolist()
+        )
+        if not same_labels or not np.allclose(
+            got[numbers].to_numpy(dtype=float),
+            expected[numbers].to_numpy(dtype=float),
+            rtol=0,
+            atol=1e-12,
         ):
             raise UserError(
                 "the exported model does not reproduce the trained Pipeline's predictions",

@@ -372,9 +372,7 @@ def leakage_screen(
     scores = univariate_scores(
         train, features, task, sample_rows=settings.leakage.sample_rows, seed=seed, label=label
     )
-    bound = (
-        settings.leakage.max_auc if task == "classification" else settings.leakage.max_abs_spearman
-    )
+    bound = settings.leakage.max_abs_spearman if task == "regression" else settings.leakage.max_auc
     return scores, bound
 
 

@@ -7,7 +7,9 @@ and the weighted variant `weighted_values` the paired bootstrap runs on), the mo
 replay and the report (`greater_is_better`). Importing this module imports no numpy (config
 loads it); the functions import what they need.
 
-Classification metrics take the positive-class probability, regression ones the prediction.
+Classification metrics take the positive-class probability, regression ones the prediction,
+multiclass ones the probability matrix (rows x classes, columns in class-code order) with labels
+as class codes 0..K-1 (`base.classes` order).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import numpy as np
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "multiclass", "regression"]
 EPS = 1e-15  # probability clipping for log loss (as scikit-learn)
 
 
 @dataclass(frozen=True)
 class Metric:
     name: str
-    task: Task
+    tasks: tuple[Task, ...]
     greater_is_better: bool
     description: str
 
@@ -34,13 +36,26 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("roc_auc", "classification", True, "area under the ROC curve"),
-        Metric("pr_auc", "classification", True, "average precision (area under the PR curve)"),
-        Metric("log_loss", "classification", False, "cross-entropy of the probabilities"),
-        Metric("brier", "classification", False, "mean squared error of the probabilities"),
-        Metric("rmse", "regression", False, "root mean squared error"),
-        Metric("mae", "regression", False, "mean absolute error"),
-        Metric("r2", "regression", True, "coefficient of determination"),
+        Metric("roc_auc", ("classification",), True, "area under the ROC curve"),
+        Metric("pr_auc", ("classification",), True, "average precision (area under the PR curve)"),
+        Metric(
+            "log_loss",
+            ("classification", "multiclass"),
+            False,
+            "cross-entropy of the probabilities",
+        ),
+        Metric("brier", ("classification",), False, "mean squared error of the probabilities"),
+        Metric(
+            "roc_auc_ovr",
+            ("multiclass",),
+            True,
+            "macro mean of each class's one-vs-rest ROC AUC",
+        ),
+        Metric("accuracy", ("multiclass",), True, "share of rows whose most likely class is right"),
+        Metric("f1_macro", ("multiclass",), True, "macro mean of each class's F1 (argmax)"),
+        Metric("rmse", ("regression",), False, "root mean squared error"),
+        Metric("mae", ("regression",), False, "mean absolute error"),
+        Metric("r2", ("regression",), True, "coefficient of determination"),
     )
 }
 
@@ -54,6 +69,9 @@ DEFAULT_DECAY: dict[str, tuple[float, Literal["absolute", "relative"]]] = {
     "pr_auc": (0.03, "absolute"),
     "log_loss": (0.03, "absolute"),
     "brier": (0.01, "absolute"),
+    "roc_auc_ovr": (0.03, "absolute"),
+    "accuracy": (0.03, "absolute"),
+    "f1_macro": (0.03, "absolute"),
     "rmse": (0.10, "relative"),
     "mae": (0.10, "relative"),
     "r2": (0.05, "absolute"),
@@ -74,7 +92,7 @@ def decay_threshold(
 
 def metric_names(task: str | None = None) -> tuple[str, ...]:
     """All metric names, or those of one task, in registry order."""
-    return tuple(n for n, m in METRICS.items() if task is None or m.task == task)
+    return tuple(n for n, m in METRICS.items() if task is None or task in m.tasks)
 
 
 def get_metric(name: str) -> Metric:
@@ -95,6 +113,10 @@ def score(metric: str, y_true: Any, y_score: Any) -> float:
 
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score, dtype=float)
+    if y_score.ndim == 2:  # multiclass: the registry's own implementation (tested vs sklearn)
+        get_metric(metric)
+        ones = np.ones((1, len(y_true)), dtype=np.float32)
+        return float(weighted_values(metric, prepare_scores(y_true, y_score), ones)[0])
     if metric == "roc_auc":
         return float(skm.roc_auc_score(y_true, y_score))
     if metric == "pr_auc":
@@ -147,7 +169,39 @@ class ScoredRows:
     ties: bool  # any positive/negative score ties
 
 
-def prepare_scores(y: np.ndarray, score: np.ndarray) -> ScoredRows:
+@dataclass(frozen=True)
+class ScoredClasses:
+    """Multiclass labels (codes 0..K-1) and the probability matrix (rows x K)."""
+
+    y: np.ndarray
+    proba: np.ndarray
+    onehot: np.ndarray  # float32 rows x K: 1 where the row's class is the column's
+    predicted: np.ndarray  # float32 rows x K: 1 at the row's most likely class
+    per_class: tuple[ScoredRows, ...]  # class k vs the rest, on column k
+
+
+def prepare_scores(y: np.ndarray, score: np.ndarray) -> ScoredRows | ScoredClasses:
+    """Pre-sorted labels and scores; a 2-D score is a multiclass probability matrix."""
+    import numpy as np
+
+    if np.ndim(score) == 2:
+        y = np.asarray(y).astype(np.int64)
+        proba = np.asarray(score, dtype=np.float64)
+        k = proba.shape[1]
+        if len(y) and (y.min() < 0 or y.max() >= k):
+            raise ValueError(f"class codes must lie in 0..{k - 1}, got {sorted(set(y.tolist()))}")
+        eye = np.eye(k, dtype=np.float32)
+        return ScoredClasses(
+            y,
+            proba,
+            eye[y],
+            eye[np.argmax(proba, axis=1)],
+            tuple(_prepare_binary((y == c).astype(np.int64), proba[:, c]) for c in range(k)),
+        )
+    return _prepare_binary(y, score)
+
+
+def _prepare_binary(y: np.ndarray, score: np.ndarray) -> ScoredRows:
     import numpy as np
 
     order = np.argsort(score, kind="mergesort")
@@ -193,10 +247,42 @@ def _weighted_roc_auc(d: ScoredRows, w: np.ndarray) -> np.ndarray:
     return np.where((n_pos > 0) & (n_neg > 0), value, np.nan)
 
 
-def weighted_values(name: str, d: ScoredRows, w: np.ndarray) -> np.ndarray:
+def _weighted_multiclass(name: str, d: ScoredClasses, w: np.ndarray) -> np.ndarray:
+    """Multiclass metric `name` per resample (rows of `w`)."""
+    import numpy as np
+
+    total = w.sum(axis=1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if name == "roc_auc_ovr":
+            # macro mean over the classes that have positives and negatives in the resample
+            per_class = np.stack([_weighted_roc_auc(c, w) for c in d.per_class], axis=1)
+            defined = ~np.isnan(per_class)
+            count = defined.sum(axis=1)
+            value = np.where(defined, per_class, 0.0).sum(axis=1) / count
+            return np.where(count > 0, value, np.nan)
+        if name == "log_loss":
+            right = np.clip(d.proba[np.arange(len(d.y)), d.y], EPS, 1.0)
+            return (w @ -np.log(right)) / total
+        if name == "accuracy":
+            correct = (d.onehot * d.predicted).sum(axis=1)
+            return (w @ correct) / total
+        if name == "f1_macro":
+            # per class: true positives, actual and predicted counts (weighted)
+            tp = w @ (d.onehot * d.predicted)
+            actual, predicted = w @ d.onehot, w @ d.predicted
+            denom = actual + predicted
+            f1 = np.where(denom > 0, 2 * tp / denom, np.nan)
+            present = denom > 0  # as scikit-learn: labels in y_true or y_pred
+            return np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)
+    raise ValueError(f"metric {name!r} is not a multiclass metric")
+
+
+def weighted_values(name: str, d: ScoredRows | ScoredClasses, w: np.ndarray) -> np.ndarray:
     """Metric `name` for each row of the weight matrix `w` (resamples x rows)."""
     import numpy as np
 
+    if isinstance(d, ScoredClasses):
+        return _weighted_multiclass(name, d, w)
     if name == "roc_auc":
         return _weighted_roc_auc(d, w)
     total = w.sum(axis=1, dtype=np.float64)

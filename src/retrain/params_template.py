@@ -143,6 +143,11 @@ def render(draft: Draft) -> str:
         add(pad("  positive_above: null", "unused for " + label.task))
         if schema_allows("positive_label"):
             add(pad("  positive_label: null", "unused for " + label.task))
+    if label.task == "multiclass" and schema_allows("classes"):
+        shares = ", ".join(f"{c} {s:.0%}" for c, s in zip(label.classes, label.shares, strict=True))
+        listed = flow([q(c) for c in label.classes], 2, "  classes: ")
+        note = f"label = position here; shares: {shares}"
+        add(pad(listed, note) if "\n" not in listed else f"{listed}   # {note}")
     if time is not None:
         add(pad(f"  event_time: {q(time.column)}", "time column: windows, time-ordered split"))
     else:

@@ -1,7 +1,8 @@
 """How a fitted model scores rows: ONE implementation for the search, evaluate, the gate, the
 monitor and the exported (serving) model.
 
-A score is the positive-class probability (classification) or the prediction (regression).
+A score is the positive-class probability (classification), the probability matrix (multiclass:
+rows x classes, columns in base.classes order) or the prediction (regression).
 Columns are matched by name to what the Pipeline was fitted on (`feature_names_in_`), so extra
 columns (key, event time, label) are ignored and a missing one is reported by name.
 """
@@ -54,6 +55,8 @@ def predict_scores(model: Any, features: Any, task: str) -> np.ndarray:
 
     if task == "classification":
         return positive_scores(model, features)
+    if task == "multiclass":
+        return np.asarray(model.predict_proba(features), dtype=np.float64)
     return np.asarray(model.predict(features), dtype=np.float64)
 
 

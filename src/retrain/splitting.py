@@ -75,6 +75,26 @@ def _label_values(target: pd.Series, base: BaseSection) -> pd.Series:
     return (numbers > base.positive_above).astype("int64")
 
 
+def class_codes(target: pd.Series, base: BaseSection) -> pd.Series:
+    """Multiclass label: each value's position in base.classes (matched by its text form)."""
+    import pandas as pd
+
+    assert base.classes is not None  # BaseSection requires it for multiclass
+    position = {str(c): i for i, c in enumerate(base.classes)}
+    text = target.astype(str)
+    if pd.api.types.is_float_dtype(target) and (target == target.round()).all():
+        text = target.astype("int64").astype(str)  # 1.0 in a CSV column with gaps is class 1
+    codes = text.map(position)
+    unknown = sorted(set(text[codes.isna()].tolist()))
+    if unknown:
+        raise UserError(
+            f"target column {base.target!r} holds value(s) {unknown[:10]} that base.classes "
+            f"{list(base.classes)} does not list",
+            "add them to base.classes (quoted text), or drop those rows from the table",
+        )
+    return codes.astype("int64")
+
+
 def derive_label(frame: pd.DataFrame, base: BaseSection) -> tuple[pd.DataFrame, int]:
     """Add `label` from `base.target`; drops rows whose target is unknown (cancelled flights).
     Returns the frame and how many rows were dropped.
@@ -99,6 +119,8 @@ def derive_label(frame: pd.DataFrame, base: BaseSection) -> tuple[pd.DataFrame, 
     frame = frame.loc[known].copy()
     if base.task == "regression":
         frame[LABEL] = frame[base.target].astype("float64")
+    elif base.task == "multiclass":
+        frame[LABEL] = class_codes(frame[base.target], base)
     else:
         frame[LABEL] = _label_values(frame[base.target], base)
     return frame, int((~known).sum())
@@ -253,7 +275,17 @@ def split(frame: pd.DataFrame, base: BaseSection, options: PrepareSection) -> Sp
                 f"({len(labelled)} rows, prepare.test_size {options.test_size})",
                 "give more rows or change prepare.test_size",
             )
-        if base.task == "classification":
+        if base.task == "multiclass" and base.classes is not None:
+            counts = train[LABEL].value_counts()
+            absent = [c for i, c in enumerate(base.classes) if i not in counts.index]
+            if absent:
+                raise UserError(
+                    f"the hash split's train side holds no row of class(es) {absent} "
+                    f"({len(train)} rows)",
+                    "every class in base.classes needs training rows: give more rows, "
+                    "lower prepare.test_size or remove the class from base.classes",
+                )
+        if base.task != "regression":
             for name, part in (("train", train), ("test", test)):
                 counts = part[LABEL].value_counts()
                 if len(counts) < 2:

@@ -72,6 +72,17 @@ def check_training_data(frame: pd.DataFrame, settings: SearchSettings) -> None:
                 f"the target {label!r} has a single class ({levels[0]}) in the train set",
                 "widen prepare.train_window or change base.positive_above so both classes occur",
             )
+    elif settings.task == "multiclass":
+        levels = sorted(pd.unique(target).tolist())
+        expected = list(range(settings.n_classes or 0))
+        if levels != expected:
+            absent = sorted(set(expected) - set(levels))
+            raise UserError(
+                f"multiclass needs every class of base.classes in the train set; class "
+                f"code(s) {absent or levels[:6]} {'are absent' if absent else 'are unknown'}",
+                "widen prepare.train_window (or give more rows), or remove a class that never "
+                "occurs from base.classes",
+            )
     elif not np.isfinite(target.to_numpy(dtype=float)).all():
         raise UserError(
             f"the target {label!r} has infinite values", "clean the target column in prepare"
@@ -83,6 +94,15 @@ def check_training_data(frame: pd.DataFrame, settings: SearchSettings) -> None:
         )
     check_search_space(settings)
     folds = make_folds(frame, settings)
+    if settings.task == "multiclass":
+        y = target.to_numpy()
+        for fold in folds:
+            if len(np.unique(y[fold.train_rows])) < len(np.unique(y)):
+                raise UserError(
+                    f"CV fold {fold.index} (validating {fold.valid_period}) trains without "
+                    "some class",
+                    "use fewer train.cv.folds or a longer train.cv.period",
+                )
     if settings.task == "classification":
         y = target.to_numpy()
         for fold in folds:

@@ -31,6 +31,10 @@ FLIGHTS_OVERRIDES: dict[str, str] = {
     "gate.values": "ROC AUC floor and log-loss ceiling for the delay classifier",
     "gate.changes": "roc_auc / log_loss non-inferiority vs the champion",
     "gate.slices.columns": "origin airport and carrier columns of the flights",
+    # The flights' columns; generic default: none (a column named here must exist in the table).
+    "evaluate.slices": "carrier and origin levels get their own metrics",
+    "prepare.drop_columns": "delays and times known only after departure (leakage)",
+    "monitor.exclude": "flights outcome columns, month and tailnum are never monitored",
 }
 
 

@@ -36,7 +36,9 @@ def test_unknown_section() -> None:
 
 
 def test_wrong_literal_lists_allowed_values() -> None:
-    with pytest.raises(UserError, match="'base.task'.*'classification' or 'regression'"):
+    with pytest.raises(
+        UserError, match="'base.task'.*'classification', 'multiclass' or 'regression'"
+    ):
         parse_params({"base": {"task": "clf"}})
 
 

@@ -36,8 +36,16 @@ def window(frame: pd.DataFrame, text: str) -> pd.DataFrame:
 # --- core: drift on the real features --------------------------------------------------------
 
 
+# The bundled params.yaml's monitor.exclude (the flights' outcomes, month, tailnum; the generic
+# default excludes only the roles: key, event time, target, label).
+FLIGHTS_EXCLUDE = [
+    *("flight_id", "event_time", "month", "tailnum", "arr_delay", "dep_delay", "dep_time"),
+    *("arr_time", "air_time", "label"),
+]
+
+
 def test_same_distribution_has_little_drift_and_summer_has_a_lot(features: pd.DataFrame) -> None:
-    params = parse_params({})
+    params = parse_params({"monitor": {"exclude": FLIGHTS_EXCLUDE}})
     february = window(features, FEB)
     # Alternate rows of one month: the same distribution, only sampling noise differs.
     calm = command.check_windows(params, february.iloc[::2], february.iloc[1::2])
@@ -47,9 +55,14 @@ def test_same_distribution_has_little_drift_and_summer_has_a_lot(features: pd.Da
     flagged = {f.feature for f in summer.drifted}
     assert {"temp", "dewp"} <= flagged  # February vs July weather
     assert not {"dep_hour", "distance", "day_of_week"} & flagged  # the schedule barely moves
-    # Defaults leave out ids, keys, outcomes and the calendar month.
+    # The flights' exclude leaves out ids, keys, outcomes and the calendar month.
     names = {f.feature for f in summer.features}
     assert not names & {"flight_id", "event_time", "tailnum", "month", "arr_delay", "dep_delay"}
+    # and with the generic default (no exclude) the roles are still never monitored
+    generic = command.check_windows(parse_params({}), window(features, FEB), window(features, JUL))
+    names = {f.feature for f in generic.features}
+    assert not names & {"flight_id", "event_time", "arr_delay", "label"}
+    assert {"tailnum", "month"} <= names  # what only the flights' params leave out
     kinds = {f.feature: (f.kind, f.result.statistic) for f in summer.features}
     assert kinds["carrier"] == ("categorical", "jensenshannon")
     assert kinds["temp"] == ("numeric", "psi")
@@ -286,6 +299,11 @@ def test_monitor_output_feeds_dispatch(tmp_path: Path, capsys: pytest.CaptureFix
             "monitor.trigger.persistence",
         ),
         (["--no-registry", "--reference-window", FEB], "monitor:\n  bins: 1\n", "monitor.bins"),
+        (  # a table without a time column: the params key to set is named
+            ["--no-registry", "--reference-window", FEB],
+            "base:\n  event_time: null\n",
+            "base.event_time is null: the monitor needs event times",
+        ),
         (
             ["--no-registry", "--reference-window", FEB],
             "monitor:\n  features: [nope]\n",

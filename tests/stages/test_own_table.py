@@ -2,7 +2,8 @@
 code (`retrain <stage>` in-process), a real MLflow sqlite registry, a real git ref for promote.
 
 Tables are scikit-learn's bundled ones (offline): diabetes (regression, no key, a synthetic
-visit date for the time-indexed run) and breast cancer (binary, text labels, no key, no time).
+visit date for the time-indexed run), breast cancer (binary, text labels, no key, no time) and
+wine (multiclass, the cultivars as text, no key, a synthetic tasting date).
 """
 
 from __future__ import annotations
@@ -196,3 +197,80 @@ def test_text_labels_without_key_binary_end_to_end(project: Path) -> None:
     model = mlflow.pyfunc.load_model("models:/cancer@champion")
     out = model.predict(cancer_table().drop(columns="diagnosis").head(4))
     assert set(out.columns) == {"probability", "prediction"}
+
+
+def wine_table() -> pd.DataFrame:
+    """scikit-learn's wine (three cultivars, 178 rows), cultivar names as text labels, rows
+    shuffled (the bundled order is sorted by class) and one tasting a day from 2020-01-01."""
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True)
+    frame = data.frame.drop(columns="target")
+    frame.columns = [c.replace("/", "_") for c in frame.columns]
+    frame["cultivar"] = np.asarray(["barolo", "grignolino", "barbera"])[data.target]
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    frame.insert(0, "tasted", pd.date_range("2020-01-01", periods=len(frame), freq="D"))
+    return frame
+
+
+def test_multiclass_table_end_to_end_with_monitor(project: Path) -> None:
+    import mlflow.pyfunc
+
+    # given wine with three text classes, no key, a tasting date, params for it only
+    wine_table().to_csv(project / "wine.csv", index=False)
+    classes = ["barolo", "grignolino", "barbera"]
+    params = params_for(
+        "wine.csv", task="multiclass", target="cultivar", classes=classes, event_time="tasted"
+    )
+    params["extract"]["window"] = {"start": "2020-01-01", "end": "2020-07-01"}
+    params["prepare"]["train_window"] = {"start": "2020-01-01", "end": "2020-05-01"}
+    params["prepare"]["test_window"] = {"start": "2020-05-01", "end": "2020-07-01"}
+    params["train"]["cv"] = {"folds": 2, "period": "month"}
+    params["gate"]["values"] = {"roc_auc_ovr": {"min": 0.8}}
+    params["gate"]["changes"] = [{"metric": "log_loss", "max_regression_abs": 0.5}]
+    params["monitor"]["current"] = {"start": "2020-05-01", "end": "2020-07-01"}
+    params["monitor"]["trigger"] = {"persistence": 1}
+    write_params(project, params)
+    # when the whole pipeline runs and the model is promoted
+    record = run_stages(project)
+    assert record["blessed"] and record["version"] == "1"
+    promote(project)
+    # then the label is the class's position in base.classes and the metrics are multiclass
+    train = pd.read_parquet(project / "build/prepared/train.parquet")
+    assert set(train["label"]) == {0, 1, 2}
+    metrics = json.loads((project / "metrics/evaluate.json").read_text())
+    assert metrics["roc_auc_ovr"] > 0.9 and metrics["accuracy"] > 0.8
+    assert set(metrics["class_share"]) == set(classes)
+    assert not (project / "plots/roc.json").exists()  # binary-only curves are not drawn
+    confusion = (project / "plots/confusion.csv").read_text().splitlines()
+    assert confusion[0] == "actual,predicted" and {r.split(",")[0] for r in confusion[1:]} <= set(
+        classes
+    )
+    gate = json.loads((project / "metrics/gate.json").read_text())
+    assert set(gate["candidate"]) == {"log_loss", "roc_auc_ovr", "accuracy", "f1_macro"}
+    # and the champion serves class names with one probability column per class
+    model = mlflow.pyfunc.load_model("models:/wine@champion")
+    rows = wine_table().drop(columns=["cultivar"]).head(6)
+    out = model.predict(rows)
+    assert list(out.columns) == ["prediction", *(f"probability_{c}" for c in classes)]
+    assert set(out["prediction"]) <= set(classes)
+    assert np.allclose(out[[f"probability_{c}" for c in classes]].sum(axis=1), 1.0)
+
+    # and when a second run has a new seed, the gate compares on the multiclass metrics
+    params["base"]["seed"] = 7
+    write_params(project, params)
+    run_stages(project)
+    gate = json.loads((project / "metrics/gate.json").read_text())
+    assert gate["champion_version"] == "1"
+    assert any(c["name"].startswith("change.log_loss") for c in gate["checks"])
+
+    # and the monitor scores the champion on the table itself: class shares, multiclass decay
+    code = main(["monitor", "--out", "build/monitor"])
+    assert code in (0, 10)
+    drift = json.loads((project / "build/monitor/drift.json").read_text())
+    assert drift["performance"]["metric"] == "roc_auc_ovr"
+    assert drift["prediction"]["statistic"] == "jensenshannon"
+    assert {f["feature"] for f in drift["features"]}.isdisjoint({"tasted", "cultivar"})
+    assert main(["report", "--drift", "build/monitor/drift.json", "--trigger", "none"]) == 0
+    report = (project / "build/report/report.md").read_text()
+    assert "roc_auc_ovr" in report and "wine" in report

@@ -61,7 +61,8 @@ def test_time_split_follows_the_windows_and_drops_leakage(tmp_path: Path) -> Non
     frame = features()
     validation = write_validation(tmp_path / "v" / "result.json", success=True, n_rows=len(frame))
     ny = {"timezone": "America/New_York"}  # the windows' clock (base.timezone defaults to UTC)
-    assert run_cli(tmp_path, frame, validation, base=ny) == 0
+    leaks = {"drop_columns": LEAKS}  # the flights' leakage columns (default: none)
+    assert run_cli(tmp_path, frame, validation, base=ny, prepare=leaks) == 0
     train = pd.read_parquet(tmp_path / "prepared" / "train.parquet")
     test = pd.read_parquet(tmp_path / "prepared" / "test.parquet")
     boundary = pd.Timestamp("2013-10-01", tz="America/New_York")

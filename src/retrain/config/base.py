@@ -55,7 +55,8 @@ class BaseSection(Section):
     # numpy and scikit-learn take seeds in [0, 2**32 - 1].
     seed: int = Field(42, ge=0, le=2**32 - 1)
     model_name: str = Field("flight-delay", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    task: Literal["classification", "regression"] = "classification"
+    # classification: two classes (binary); multiclass: the classes listed in `classes`.
+    task: Literal["classification", "multiclass", "regression"] = "classification"
     # Column the label comes from. Classification: label = target > positive_above
     # (positive_above null: the column already holds 0/1). Regression: the column itself.
     target: str = "arr_delay"
@@ -64,6 +65,10 @@ class BaseSection(Section):
     # (e.g. "good", "yes", true); quote text in YAML ("yes", "no", "on" are booleans there).
     # Leave null for a numeric target (then positive_above, or 0/1 values, decide).
     positive_label: str | bool | int | None = None
+    # Multiclass: every class of the target, in a fixed order (the label is the class's position
+    # here, the model's probability columns follow it, serving returns these values). Quote text
+    # in YAML. A target value not listed fails prepare with a message naming this key.
+    classes: tuple[str | int, ...] | None = None
     event_time: str | None = "event_time"
     # Unique row id column; null: extract derives `row_id` (ROW_ID) from each row's content.
     key: str | None = "flight_id"
@@ -72,19 +77,41 @@ class BaseSection(Section):
     # and replay (months). Each of those inherits it unless it sets its own `timezone`.
     timezone: TimeZone = DEFAULT_TIMEZONE
 
-    @field_validator("task", mode="before")
+    @field_validator("classes")
     @classmethod
-    def _no_multiclass_yet(cls, value: object) -> object:
-        if isinstance(value, str) and value.lower() in {"multiclass", "multi-class", "multinomial"}:
+    def _distinct_classes(cls, value: tuple[str | int, ...] | None) -> tuple[str | int, ...] | None:
+        if value is None:
+            return value
+        if len(value) < 3:
             raise ValueError(
-                "multiclass (more than two classes) is not supported yet: training, the gate's "
-                "metrics, plots and the monitor are binary or regression; use task "
-                "classification with base.positive_label (that class against the rest)"
+                f"multiclass needs at least three classes, got {list(value)}; two classes are "
+                "task classification with positive_label"
+            )
+        if len({str(v) for v in value}) != len(value):
+            raise ValueError(f"classes must not repeat: {list(value)}")
+        return value
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _no_boolean_class(cls, value: object) -> object:
+        if isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value):
+            raise ValueError(
+                f"classes holds a boolean ({list(value)}): YAML reads yes/no/true/false as "
+                "booleans, quote them"
             )
         return value
 
     @model_validator(mode="after")
     def _one_label_rule(self) -> BaseSection:
+        if self.task == "multiclass" and self.classes is None:
+            raise ValueError(
+                "task multiclass needs `classes`: the target's classes in a fixed order "
+                "(retrain init writes them)"
+            )
+        if self.task != "multiclass" and self.classes is not None:
+            raise ValueError("classes is for task multiclass; set it to null")
+        if self.task == "multiclass" and self.positive_above is not None:
+            raise ValueError("positive_above is for task classification; set it to null")
         if self.positive_label is not None and self.task != "classification":
             raise ValueError("positive_label is for task classification; set it to null")
         if self.positive_label is not None and self.positive_above is not None:

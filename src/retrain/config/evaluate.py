@@ -14,8 +14,9 @@ class Importance(Section):
 
 
 class EvaluateSection(Section):
-    # Columns whose levels get their own metrics in metrics/slices.json.
-    slices: tuple[str, ...] = ("carrier", "origin")
+    # Columns whose levels get their own metrics in metrics/slices.json (none by default;
+    # `retrain init` drafts low-cardinality categorical columns, the flights set carrier, origin).
+    slices: tuple[str, ...] = ()
     # Levels with fewer test rows than this are reported with `n` only (metrics too noisy).
     min_slice_rows: int = Field(30, ge=1)
     # Points kept in curve plots (ROC, precision-recall) so the committed JSON stays small.

@@ -19,8 +19,9 @@ class PrepareSection(Section):
     # when the hash of its identity, in [0, 1), is below it (stable across seeds and runs).
     # At most half: a larger test share leaves the model less data than it is judged on.
     test_size: float = Field(0.2, gt=0.0, le=0.5)
-    # Known only after departure (or the raw target itself): never a model input.
-    drop_columns: tuple[str, ...] = ("arr_delay", "dep_delay", "dep_time", "arr_time", "air_time")
+    # Columns known only after the outcome (leakage): never a model input. The raw target is
+    # dropped whether or not it is listed. None by default (the flights list their delays/times).
+    drop_columns: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _train_before_test(self) -> PrepareSection:

@@ -107,6 +107,7 @@ class EnsembleSelection(Section):
 class PrimaryMetric(Section):
     classification: Literal[metric_names("classification")] = "roc_auc"  # type: ignore[valid-type]
     regression: Literal[metric_names("regression")] = "rmse"  # type: ignore[valid-type]
+    multiclass: Literal[metric_names("multiclass")] = "roc_auc_ovr"  # type: ignore[valid-type]
 
 
 def _default_families() -> dict[str, FamilySpec]:

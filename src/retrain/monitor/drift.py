@@ -186,6 +186,20 @@ def _share(mask: np.ndarray) -> float:
 def prediction_drift(
     reference_scores: np.ndarray, current_scores: np.ndarray, settings: MonitorSection
 ) -> StatResult:
+    """The champion's scores, reference vs current window. Multiclass (a probability matrix):
+    the shares of the predicted classes, compared by monitor.categorical_statistic."""
+    import numpy as np
+
+    if np.ndim(reference_scores) == 2:
+        name = settings.categorical_statistic
+        return compare(
+            name,
+            np.argmax(reference_scores, axis=1),
+            np.argmax(current_scores, axis=1),
+            kind="categorical",
+            threshold=settings.threshold(name),
+            bins=settings.bins,
+        )
     name = settings.prediction_statistic
     return compare(
         name,
@@ -198,7 +212,8 @@ def prediction_drift(
 
 
 def champion_scores(pipeline: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
-    """Positive-class probability (classification) or prediction (regression) per row."""
+    """Positive-class probability (classification), probability matrix (multiclass) or
+    prediction (regression) per row."""
     from retrain.scoring import MissingColumns, score_frame
 
     try:
@@ -224,7 +239,9 @@ def performance(
             f"register models with one of {', '.join(METRICS)}",
         )
     y_true = np.asarray(y_true)
-    if y_true.size == 0 or (metric in {"roc_auc", "pr_auc"} and np.unique(y_true).size < 2):
+    if y_true.size == 0 or (
+        metric in {"roc_auc", "pr_auc", "roc_auc_ovr"} and np.unique(y_true).size < 2
+    ):
         return None  # not enough labels to say anything
     current = score(metric, y_true, y_score)
     return Performance(metric, greater_is_better(metric), float(registered), current, y_true.size)

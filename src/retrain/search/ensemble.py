@@ -93,6 +93,6 @@ def voting_model(members: list[tuple[str, Any]], task: str) -> Any:
     """An unfitted soft-voting model over named member pipelines (equal weights)."""
     from sklearn.ensemble import VotingClassifier, VotingRegressor
 
-    if task == "classification":
+    if task != "regression":
         return VotingClassifier(members, voting="soft")
     return VotingRegressor(members)

@@ -191,6 +191,7 @@ LINEAR_PARAMS = {"alpha": 1.0, "max_iter": 1000, "tol": 1e-4}
     "linear",
     estimators={
         "classification": "sklearn.linear_model.LogisticRegression",
+        "multiclass": "sklearn.linear_model.LogisticRegression",
         "regression": "sklearn.linear_model.Ridge",
     },
     preprocessing=Preprocessing(scaled=True),
@@ -199,7 +200,7 @@ LINEAR_PARAMS = {"alpha": 1.0, "max_iter": 1000, "tol": 1e-4}
 def linear(estimator: type, params: dict[str, Any], ctx: BuildContext) -> Any:
     settings = {**LINEAR_PARAMS, **params}
     alpha = float(settings.pop("alpha"))
-    if ctx.task == "classification":
+    if ctx.task != "regression":
         return estimator(C=1.0 / alpha, random_state=ctx.seed, **settings)
     return estimator(alpha=alpha, random_state=ctx.seed, **settings)
 
@@ -208,6 +209,7 @@ def linear(estimator: type, params: dict[str, Any], ctx: BuildContext) -> Any:
     "random_forest",
     estimators={
         "classification": "sklearn.ensemble.RandomForestClassifier",
+        "multiclass": "sklearn.ensemble.RandomForestClassifier",
         "regression": "sklearn.ensemble.RandomForestRegressor",
     },
     skops_types={"sklearn.tree._tree.Tree"},
@@ -221,6 +223,7 @@ def random_forest(estimator: type, params: dict[str, Any], ctx: BuildContext) ->
     "extra_trees",
     estimators={
         "classification": "sklearn.ensemble.ExtraTreesClassifier",
+        "multiclass": "sklearn.ensemble.ExtraTreesClassifier",
         "regression": "sklearn.ensemble.ExtraTreesRegressor",
     },
     skops_types={"sklearn.tree._tree.Tree"},
@@ -234,6 +237,7 @@ def extra_trees(estimator: type, params: dict[str, Any], ctx: BuildContext) -> A
     "hist_gradient_boosting",
     estimators={
         "classification": "sklearn.ensemble.HistGradientBoostingClassifier",
+        "multiclass": "sklearn.ensemble.HistGradientBoostingClassifier",
         "regression": "sklearn.ensemble.HistGradientBoostingRegressor",
     },
     skops_types={

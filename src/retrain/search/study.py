@@ -51,6 +51,9 @@ class SearchSettings:
     key: str | None = "flight_id"
     event_time: str | None = "event_time"
     label: str = "label"
+    # Multiclass: how many classes (base.classes); every one must be in the training rows so
+    # every model's probability columns are the same classes in the same order.
+    n_classes: int | None = None
     # Distinct workers sharing one study get distinct sampler seeds (else they would propose
     # the same startup trials).
     worker: int = 0
@@ -63,6 +66,7 @@ class SearchSettings:
             seed=params.base.seed,
             key=params.base.key_column,
             event_time=params.base.event_time,
+            n_classes=len(params.base.classes) if params.base.classes else None,
             worker=worker,
         )
 
@@ -114,7 +118,7 @@ def make_folds(frame: Any, settings: SearchSettings) -> list[Fold]:
             frame[settings.label],
             settings.train.cv,
             settings.seed,
-            stratify=settings.task == "classification",
+            stratify=settings.task != "regression",
         )
     times = frame[settings.event_time] if settings.event_time in frame.columns else None
     return time_folds(times, len(frame), settings.train.cv, settings.train.timezone)

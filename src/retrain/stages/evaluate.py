@@ -83,11 +83,14 @@ def cli(argv: list[str]) -> int:
         task=params.base.task,
         options=params.evaluate,
         seed=params.base.seed,
+        classes=params.base.classes,
     )
     _write_json(args.metrics, result.metrics)
     _write_json(args.slices, result.slices)
     write_plots(result.plots, args.plots)
-    headline = "roc_auc" if params.base.task == "classification" else "rmse"
+    headline = {"classification": "roc_auc", "multiclass": "roc_auc_ovr"}.get(
+        params.base.task, "rmse"
+    )
     log.info(
         "test %s %.4f on %d rows; %d slice column(s); %d plot file(s) in %s",
         headline,

@@ -63,6 +63,7 @@ def cli(argv: list[str]) -> int:
         threshold=_threshold(args.search, params.base.task),
         input_example_rows=params.export.input_example_rows,
         parity_rows=params.export.parity_rows,
+        classes=params.base.classes,
     )
     log.info(
         "exported %s (sha256 %s…, %d features, parity checked) to %s",
