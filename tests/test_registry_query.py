@@ -31,8 +31,7 @@ def _client_alias(uri: str, model: str, alias: str):
 
 
 def _fast_alias(uri: str, model: str, alias: str):
-    ref = read_alias(uri, model, alias)
-    return None if ref is None else (ref.version, ref.tags)
+    return read_alias(uri, model, alias)
 
 
 def _history(uri: str, model: str) -> list[tuple[str, object, object]]:

@@ -239,9 +239,14 @@ class MlflowRegistry:
         from retrain.registry_query import QueryUnsupported, read_alias
 
         try:
-            return read_alias(self.uri, model, alias)
+            found = read_alias(self.uri, model, alias)
         except QueryUnsupported:
             pass
+        else:
+            if found is None:
+                return None
+            version, tags = found
+            return ModelRef(model, version, tags.get("sha256"), tags, f"models:/{model}/{version}")
         from mlflow.exceptions import MlflowException
 
         with self._service(f"read alias {model}@{alias}"):

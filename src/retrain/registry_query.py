@@ -21,8 +21,6 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from retrain.registry import ModelRef
-
 # Settings the fast path does not implement: with any of them set, MLflow's client decides.
 _CLIENT_ONLY_ENV = (
     "MLFLOW_ENABLE_WORKSPACES",
@@ -41,8 +39,8 @@ class QueryUnsupported(Exception):
     """The fast path cannot answer exactly here; ask the MLflow client instead."""
 
 
-def read_alias(uri: str, model: str, alias: str) -> ModelRef | None:
-    """The version `model@alias` points to, or None when there is no such alias or model."""
+def read_alias(uri: str, model: str, alias: str) -> tuple[str, dict[str, str]] | None:
+    """(version, tags) of `model@alias`, or None when there is no such alias or model."""
     if any(os.environ.get(name) for name in _CLIENT_ONLY_ENV):
         raise QueryUnsupported("MLflow client settings in the environment")
     if uri.startswith("sqlite:///") and "?" not in uri:
@@ -52,21 +50,11 @@ def read_alias(uri: str, model: str, alias: str) -> ModelRef | None:
     raise QueryUnsupported(f"no fast path for {uri.split(':', 1)[0]} stores")
 
 
-def _ref(model: str, version: str, tags: dict[str, str]) -> ModelRef:
-    return ModelRef(
-        model=model,
-        version=version,
-        sha256=tags.get("sha256"),
-        tags=tags,
-        uri=f"models:/{model}/{version}",
-    )
-
-
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
 
-def _read_alias_sqlite(path: Path, model: str, alias: str) -> ModelRef | None:
+def _read_alias_sqlite(path: Path, model: str, alias: str) -> tuple[str, dict[str, str]] | None:
     if not path.exists():
         return None  # MLflow would create an empty store: no model, no alias
     try:
@@ -102,10 +90,10 @@ def _read_alias_sqlite(path: Path, model: str, alias: str) -> ModelRef | None:
         raise QueryUnsupported(str(exc)) from None
     finally:
         db.close()
-    return _ref(model, version, {str(k): str(v) for k, v in tags.items()})
+    return version, {str(k): str(v) for k, v in tags.items()}
 
 
-def _read_alias_rest(uri: str, model: str, alias: str) -> ModelRef | None:
+def _read_alias_rest(uri: str, model: str, alias: str) -> tuple[str, dict[str, str]] | None:
     query = urllib.parse.urlencode({"name": model, "alias": alias})
     request = urllib.request.Request(
         f"{uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias?{query}"
@@ -135,4 +123,4 @@ def _read_alias_rest(uri: str, model: str, alias: str) -> ModelRef | None:
     if not isinstance(version, dict) or "version" not in version:
         raise QueryUnsupported("unexpected REST response")
     tags = {str(t["key"]): str(t.get("value", "")) for t in version.get("tags") or []}
-    return _ref(model, str(version["version"]), tags)
+    return str(version["version"]), tags
