@@ -154,7 +154,7 @@ class Replay:
         return Window(start=dt.datetime(year, first, 1), end=end, timezone=self.settings.timezone)
 
     def month_key(self, month: int) -> str:
-        """ "START..END" calendar days of a month (how the monitor names a window)."""
+        """The month's calendar days "START..END" (how the monitor names a window)."""
         window = self.window(month, month)
         return f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}"
 

@@ -103,7 +103,7 @@ def earlier_spans(current: Span, count: int) -> list[Span]:
 
 
 def window_key(span: Span) -> str:
-    """ "START..END" calendar days (half-open): how drift.json names a checked window."""
+    """The window's calendar days "START..END" (half-open): how drift.json names it."""
     start, end = span.dates()
     return f"{start}..{end}"
 
