@@ -376,3 +376,25 @@ def test_windows_read_through_the_feature_store(tmp_path: Path) -> None:
     assert result["reference"]["n_rows"] > 50 and result["current"]["n_rows"] > 50
     names = {f["feature"] for f in result["features"]}
     assert {"temp", "carrier_delay_rate_7d", "plane_year"} <= names  # Feast views joined
+
+
+def test_features_symlinked_outside_the_project_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given --features pointing at a link to a file outside the project (and the cwd)
+    monkeypatch.delenv("RETRAIN_DATA_ROOTS", raising=False)
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    (outside / "secret.parquet").write_text("AWS_SECRET_ACCESS_KEY=x\n")
+    (project / "features.parquet").symlink_to(outside / "secret.parquet")
+    (project / "params.yaml").write_text(f"base:\n  timezone: {TZ}\n")
+    args = ["monitor", "--params", str(project / "params.yaml"), "--out", str(project / "out")]
+    args += ["--no-registry", "--reference-window", FEB, "--current-window", JUL]
+    # when the monitor runs: refused by name, nothing written, nothing quoted
+    assert main([*args, "--features", str(project / "features.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "--features" in err and "resolves outside the project" in err
+    assert "AWS_SECRET" not in err and not (project / "out").exists()
+    # and the fixture inside the repository (the working directory) is read
+    assert main([*args, "--features", str(FIXTURE)]) in (0, 10)
