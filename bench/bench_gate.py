@@ -34,12 +34,17 @@ MODEL = ROOT / "build/train/model.skops"
 SEARCH = ROOT / "build/train/search.json"
 
 
-def measure(cmd: list[str], runs: int) -> dict[str, float | int]:
+def measure(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> dict[str, float | int]:
     """Whole-process wall time, CPU time (user + sys) and peak RSS; median over runs."""
     walls, cpus, rss = [], [], []
     for _ in range(runs):
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         walls.append(time.perf_counter() - start)
         stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -108,12 +113,14 @@ def main() -> None:
             )
         )
         common = ["--model", str(MODEL), "--test", str(TEST), "--champion", str(champion)]
+        one_thread = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         variants = {
-            "with_leakage_screen": (True, True),
-            "suspicion_without_screen": (True, False),
-            "no_suspicion_checks": (False, False),
+            "with_leakage_screen": (True, True, None),
+            "with_leakage_screen_one_thread": (True, True, one_thread),
+            "suspicion_without_screen": (True, False, None),
+            "no_suspicion_checks": (False, False, None),
         }
-        for name, (enabled, screen) in variants.items():
+        for name, (enabled, screen, env) in variants.items():
             params = json.loads(json.dumps(raw))
             suspicion = params["gate"].setdefault("suspicion", {})
             suspicion["enabled"] = enabled
@@ -126,7 +133,7 @@ def main() -> None:
                 cmd += ["--search", str(SEARCH)]
             if screen:
                 cmd += ["--train", str(TRAIN)]
-            results[name] = measure(cmd, args.runs)
+            results[name] = measure(cmd, args.runs, env)
             verdict = json.loads(out.read_text())
             results[name]["checks"] = len(verdict["checks"])
             print(name, results[name], flush=True)

@@ -3,7 +3,10 @@
 Every case runs `python -m retrain extract ...` in a scratch project (bad params or a bad table
 file), checks exit code 2, that no output was written and that stderr has no traceback, and
 records wall time, CPU time and peak RSS (`os.wait4`). A good table read by the same command is
-the baseline. Writes results/refusals.json.
+the baseline. Three more cases run other commands: `retrain validate` on features with 5 `inf`
+rows (exit 1, the data contract), `retrain extract` (Feast source) whose `--data` holds a table
+symlinked out of the project, and `retrain monitor --features` through such a symlink (exit 2).
+Writes results/refusals.json.
 
     .venv/bin/python bench/bench_refusals.py [--runs 3]
 """
@@ -63,7 +66,14 @@ def table_params(project: Path, path: str, **limits: int) -> Path:
     if limits:
         extract["limits"] = limits
     params = project / f"params-{abs(hash((path, tuple(limits.items()))))}.yaml"
-    raw = {"base": {"key": "id", "target": "y", "event_time": None}, "extract": extract}
+    raw = {
+        "base": {"key": "id", "target": "y", "event_time": None},
+        "extract": extract,
+        # the flights defaults name columns this table does not have (params-vs-table check)
+        "evaluate": {"slices": []},
+        "prepare": {"drop_columns": []},
+        "monitor": {"exclude": []},
+    }
     params.write_text(yaml.safe_dump(raw))
     return params
 
@@ -74,6 +84,53 @@ def billion_laughs() -> str:
         prev, name = chr(96 + i), chr(97 + i)
         lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
     return "\n".join(lines) + "\n"
+
+
+def command_cases(project: Path, outside: Path) -> dict[str, tuple[list[str], int, Path]]:
+    """Refusals by commands other than a table extract: name -> (retrain arguments, expected
+    exit code, the output that must not be written)."""
+    import numpy as np
+
+    secret = outside / "credentials"
+    cases: dict[str, tuple[list[str], int, Path]] = {}
+    n = 1000
+    frame = pd.DataFrame({"id": range(n), "y": [i % 2 for i in range(n)], "c": "x"})
+    frame["x"] = np.linspace(0.0, 10.0, n)
+    frame.loc[:4, "x"] = np.inf
+    frame.to_csv(project / "data" / "inf.csv", index=False)
+    params = table_params(project, "data/inf.csv")
+    raw = yaml.safe_load(params.read_text())
+    raw["base"]["positive_above"] = 0.5  # the 0/1 label: only the inf rows are wrong
+    params.write_text(yaml.safe_dump(raw))
+    features = project / "inf-features.parquet"
+    cmd = [sys.executable, "-m", "retrain", "extract", "--params", str(params)]
+    subprocess.run([*cmd, "--out", str(features)], cwd=project, check=True, capture_output=True)
+    out = project / "build" / "validate"
+    cases["validate: 5 inf rows in a numeric column"] = (
+        ["validate", "--params", str(params), "--features", str(features), "--out", str(out)],
+        1,
+        out / "ok",  # validate writes its result; no flag that it passed
+    )
+    raw_dir = project / "raw"
+    raw_dir.mkdir()
+    (raw_dir / "weather.csv").symlink_to(secret)
+    feast = project / "feast.yaml"
+    feast.write_text("{}\n")
+    out = project / "build" / "features.parquet"
+    cases["extract (Feast): --data table symlinked out"] = (
+        ["extract", "--params", str(feast), "--data", str(raw_dir), "--out", str(out)],
+        2,
+        out.parent,
+    )
+    (project / "linked.parquet").symlink_to(secret)
+    out = project / "build" / "monitor"
+    cases["monitor: --features symlinked out"] = (
+        ["monitor", "--params", str(feast), "--features", str(project / "linked.parquet"),
+         "--no-registry", "--reference-window", "2013-01-01..2013-02-01", "--out", str(out)],
+        2,
+        out,
+    )  # fmt: skip
+    return cases
 
 
 def build_cases(project: Path, outside: Path) -> dict[str, tuple[Path, int]]:
@@ -138,15 +195,19 @@ def main() -> None:
         project, outside = Path(scratch) / "project", Path(scratch) / "outside"
         project.mkdir()
         outside.mkdir()
-        cases = build_cases(project, outside)
+        out = project / "build" / "features.parquet"
+        cases: dict[str, tuple[list[str], int, Path]] = {
+            name: (["extract", "--params", str(params), "--out", str(out)], expect, out.parent)
+            for name, (params, expect) in build_cases(project, outside).items()
+        }
+        cases.update(command_cases(project, outside))
         results: dict[str, Any] = {}
-        for name, (params, expect) in cases.items():
-            out = project / "build" / "features.parquet"
-            cmd = [sys.executable, "-m", "retrain", "extract", "--params", str(params)]
-            runs = [run([*cmd, "--out", str(out)], project, expect) for _ in range(args.runs)]
-            if expect != 0 and out.parent.exists():
+        for name, (argv, expect, written) in cases.items():
+            cmd = [sys.executable, "-m", "retrain", *argv]
+            runs = [run(cmd, project, expect) for _ in range(args.runs)]
+            if expect != 0 and written.exists():
                 raise RuntimeError(f"{name}: output written despite the refusal")
-            shutil.rmtree(out.parent, ignore_errors=True)
+            shutil.rmtree(project / "build", ignore_errors=True)
             walls = [r["wall_s"] for r in runs]
             results[name] = {
                 "runs": args.runs,

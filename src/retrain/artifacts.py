@@ -362,21 +362,9 @@ class VersionTags(_Frozen):
 # -- monitor ---------------------------------------------------------------------------------
 
 
-class StateWindow(_Frozen):
+class WindowSignal(_Frozen):
     window: str  # "START..END": the window's calendar days, half-open
-    signal: StrictBool
-
-
-class MonitorState(Artifact):
-    """`monitor.state_file`: the monitor's persistence counter over the last windows.
-
-    The counter restarts when the champion changes; re-running a window replaces its entry."""
-
-    WHAT: ClassVar[str] = "monitor state"
-    model: str
-    champion_version: str | None
-    consecutive: int = Field(ge=0)
-    windows: list[StateWindow] = []
+    signal: StrictBool  # drift, prediction drift or decay at the trigger's thresholds
 
 
 class MonitorWindow(_Frozen):
@@ -431,6 +419,8 @@ class DriftTrigger(_Frozen):
     decay: float | None  # the decay trigger in the metric's units (None: nothing to measure)
     persistence: int
     consecutive: int
+    # the current window and the ones before it the run checked, oldest first (persistence)
+    windows: list[WindowSignal] = []
 
 
 class DriftResult(Artifact):

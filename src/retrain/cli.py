@@ -71,6 +71,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "retrain.integrity",
         "re-hash DVC-tracked outputs against dvc.lock / *.dvc (after dvc pull)",
     ),
+    "check-remote": (
+        "retrain.dvcremote",
+        "is a DVC remote configured / are dvc.lock's outputs in it? (before publishing)",
+    ),
 }
 
 

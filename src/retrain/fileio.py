@@ -143,6 +143,26 @@ def data_roots(project: Path) -> list[Path]:
     return roots
 
 
+def input_roots(params_path: Path) -> list[Path]:
+    """Where a command's input-path arguments may point: the project (the directory of
+    params.yaml), the working directory (DVC runs stages at the repository root) and
+    $RETRAIN_DATA_ROOTS."""
+    roots = data_roots(Path(params_path).resolve().parent)
+    cwd = Path.cwd().resolve()
+    return roots if cwd in roots else [roots[0], cwd, *roots[1:]]
+
+
+def confined_dir(directory: Path, names: tuple[str, ...], roots: list[Path], key: str) -> Path:
+    """`directory` confined to `roots` (see `confined`), and each of its files `names` that
+    exists (or is a dangling link) too: a symlinked file inside cannot lead outside either."""
+    resolved = confined(directory, roots, key)
+    for name in names:
+        entry = Path(directory) / name
+        if entry.is_symlink() or entry.exists():
+            confined(entry, roots, f"{key} file")
+    return resolved
+
+
 def confined(path: Path, roots: list[Path], key: str) -> Path:
     """`path` resolved (symlinks and `..` followed, nothing opened), if it lies in one of
     `roots`; else a UserError naming `key`. Read the returned path, not `path`, so a symlink

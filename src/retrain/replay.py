@@ -28,7 +28,7 @@ from retrain.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from retrain.artifacts import MonitorState, RegistryRecord, SearchSummary, VersionTags
+    from retrain.artifacts import RegistryRecord, SearchSummary, VersionTags
     from retrain.config import Params
 
 log = logging.getLogger("retrain.replay")
@@ -77,7 +77,7 @@ class PolicyRun:
     version: str | None = None
     pipeline: Any = None
     tags: VersionTags | None = None
-    state: MonitorState | None = None  # monitor persistence
+    promoted_month: int = 0  # the champion's month: the monitor looks at later months only
     months: list[dict[str, Any]] = field(default_factory=list)
     retrains: list[dict[str, Any]] = field(default_factory=list)
 
@@ -152,6 +152,11 @@ class Replay:
         year = self.settings.year
         end = dt.datetime(year + 1, 1, 1) if last == 12 else dt.datetime(year, last + 1, 1)
         return Window(start=dt.datetime(year, first, 1), end=end, timezone=self.settings.timezone)
+
+    def month_key(self, month: int) -> str:
+        """The month's calendar days "START..END" (how the monitor names a window)."""
+        window = self.window(month, month)
+        return f"{window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}"
 
     def labelled(self, month: int) -> pd.DataFrame:
         from retrain.splitting import derive_label
@@ -268,7 +273,7 @@ class Replay:
         assert champion is not None  # just promoted
         run.version, run.tags = champion.version, VersionTags.from_tags(champion.tags)
         run.pipeline = self.registry.load_pipeline(champion)
-        run.state = None  # a new champion: a new reference, the monitor starts over
+        run.promoted_month = month  # a new champion: a new reference, the monitor starts over
         return {"version": champion.version, "promotion": outcome.message}
 
     # -- serving and the policies ---------------------------------------------------------
@@ -284,13 +289,14 @@ class Replay:
         return {"month": month, name: value, "n": len(labelled), "champion_version": run.version}
 
     def monitor_says_retrain(self, run: PolicyRun, month: int) -> dict[str, Any]:
+        from retrain.artifacts import WindowSignal
         from retrain.monitor.command import (
             check_windows,
             prediction_reference,
             reference_from_tags,
             rows_in,
         )
-        from retrain.monitor.drift import decide
+        from retrain.monitor.drift import decide, signals_of
 
         assert run.tags is not None and run.version is not None  # the first model is promoted
         time_column = str(self.base.event_time)
@@ -299,16 +305,22 @@ class Replay:
         scores_ref = prediction_reference(self.features, run.tags, run.version, time_column)
         current = self.rows([month])
         report = check_windows(self.params, reference, current, run.pipeline, run.tags, scores_ref)
-        window = self.window(month, month)
-        decision = decide(
-            report,
-            self.params.monitor.trigger,
-            run.state,
-            model=run.model,
-            champion_version=run.version,
-            window={"start": f"{window.start:%Y-%m-%d}", "end": f"{window.end:%Y-%m-%d}"},
-        )
-        run.state = decision.state
+        policy = self.params.monitor.trigger
+        # Persistence, as `retrain monitor` does it: the months before this one (since the
+        # champion's), newest first, until one has no signal.
+        earlier: list[WindowSignal] = []
+        if signals_of(report, policy).any:
+            first = max(run.promoted_month + 1, month - policy.persistence + 1)
+            for before in range(month - 1, first - 1, -1):
+                rows = self.rows([before])
+                past = check_windows(
+                    self.params, reference, rows, run.pipeline, run.tags, scores_ref
+                )
+                signal = signals_of(past, policy).any
+                earlier.insert(0, WindowSignal(window=self.month_key(before), signal=signal))
+                if not signal:
+                    break
+        decision = decide(report, policy, self.month_key(month), earlier)
         perf = report.performance
         return {
             "drift_share": round(report.drift_share, 4),

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from retrain.artifacts import DriftResult, MonitorState
+from retrain.artifacts import DriftResult, WindowSignal
 from retrain.cli import main
 from retrain.config import parse_params
 from retrain.monitor import command, drift
@@ -116,22 +116,16 @@ def report_with(share_drifted: int, n: int = 10, decay: float | None = None) -> 
     return drift.DriftReport(feats, None, perf, 100, 100)
 
 
-def run_policy(
-    reports: list[drift.DriftReport], policy: dict[str, Any], versions: list[str] | None = None
-) -> list[drift.Decision]:
+def run_policy(reports: list[drift.DriftReport], policy: dict[str, Any]) -> list[drift.Decision]:
+    """The decision on each window of a series, given the signals of the windows before it."""
     trigger = parse_params({"monitor": {"trigger": policy}}).monitor.trigger
-    state, out = None, []
+    out: list[drift.Decision] = []
     for i, report in enumerate(reports):
-        decision = drift.decide(
-            report,
-            trigger,
-            state,
-            model="m",
-            champion_version=(versions or ["1"] * len(reports))[i],
-            window={"start": f"2013-{i + 1:02d}-01", "end": f"2013-{i + 1:02d}-28"},
-        )
-        state = MonitorState.parse(decision.state.to_json(), "state", "")  # as on disk
-        out.append(decision)
+        earlier = [
+            WindowSignal(window=f"2013-{j + 1:02d}", signal=drift.signals_of(r, trigger).any)
+            for j, r in enumerate(reports[:i])
+        ]
+        out.append(drift.decide(report, trigger, f"2013-{i + 1:02d}", earlier))
     return out
 
 
@@ -151,22 +145,33 @@ def test_signal_must_persist_for_n_consecutive_windows() -> None:
     assert [d.action for d in decisions] == ["none", "none", "none", "retrain", "retrain"]
 
 
-def test_rerun_of_the_same_window_is_not_counted_twice() -> None:
+def test_only_the_windows_given_count_no_state_is_carried() -> None:
+    # given the same current window decided twice (a re-run) with no earlier windows
     trigger = parse_params({"monitor": {"trigger": {"persistence": 2}}}).monitor.trigger
-    same = {"start": "2013-07-01", "end": "2013-08-01"}
-    first = drift.decide(
-        report_with(5), trigger, None, model="m", champion_version="1", window=same
-    )
-    again = drift.decide(
-        report_with(5), trigger, first.state, model="m", champion_version="1", window=same
-    )
-    assert first.consecutive == again.consecutive == 1
-    assert again.action == "none"
+    first = drift.decide(report_with(5), trigger, "2013-07-01..2013-08-01")
+    again = drift.decide(report_with(5), trigger, "2013-07-01..2013-08-01")
+    # then a re-run counts the window once, however often it runs
+    assert first.consecutive == again.consecutive == 1 and again.action == "none"
+    # and with the window before it signalling too, the same window retrains
+    before = WindowSignal(window="2013-06-01..2013-07-01", signal=True)
+    both = drift.decide(report_with(5), trigger, "2013-07-01..2013-08-01", [before])
+    assert both.consecutive == 2 and both.action == "retrain"
+    assert [w.window for w in both.windows] == ["2013-06-01..2013-07-01", "2013-07-01..2013-08-01"]
 
 
-def test_new_champion_restarts_the_count() -> None:
-    decisions = run_policy([report_with(5)] * 3, {"persistence": 2}, versions=["1", "2", "2"])
-    assert [d.consecutive for d in decisions] == [1, 1, 2]
+def test_earlier_windows_are_the_same_length_just_before_the_current_one() -> None:
+    # given a current window of three whole months, and one of 16 days
+    quarter = command.parse_window("2013-10-01..2014-01-01", TZ, "--w")
+    days = command.parse_window("2013-07-16..2013-08-01", TZ, "--w")
+    # then the windows before are whole calendar months, or the same duration
+    assert [command.window_key(s) for s in command.earlier_spans(quarter, 2)] == [
+        "2013-07-01..2013-10-01",
+        "2013-04-01..2013-07-01",
+    ]
+    assert [command.window_key(s) for s in command.earlier_spans(days, 1)] == [
+        "2013-06-30..2013-07-16"
+    ]
+    assert command.earlier_spans(quarter, 0) == []
 
 
 def test_decay_alone_triggers_performance_degraded() -> None:
@@ -203,8 +208,6 @@ def monitor(tmp_path: Path, *extra: str, params: str = "") -> int:
             str(params_file),
             "--out",
             str(tmp_path / "out"),
-            "--state",
-            str(tmp_path / "state.json"),
             "--features",
             str(FIXTURE),
             *extra,
@@ -214,10 +217,16 @@ def monitor(tmp_path: Path, *extra: str, params: str = "") -> int:
 
 def test_command_writes_outputs_and_exits_10_after_persistence(tmp_path: Path) -> None:
     args = ["--no-registry", "--reference-window", FEB, "--current-window"]
+    # the first half of July drifts, but the window before it (late June) has no data: 1 of 2
     assert monitor(tmp_path, *args, "2013-07-01..2013-07-16") == 0
     first = json.loads((tmp_path / "out" / "drift.json").read_text())
     assert first["action"] == "none" and first["dispatch"] is None
     assert first["trigger"]["consecutive"] == 1
+    assert first["trigger"]["windows"] == [
+        {"window": "2013-06-16..2013-07-01", "signal": False},
+        {"window": "2013-07-01..2013-07-16", "signal": True},
+    ]
+    # the second half of July drifts and so did the first: retrain, in one stateless run
     assert monitor(tmp_path, *args, "2013-07-16..2013-08-01") == 10
     result = json.loads((tmp_path / "out" / "drift.json").read_text())
     assert result["schema"] == 1
@@ -233,14 +242,21 @@ def test_command_writes_outputs_and_exits_10_after_persistence(tmp_path: Path) -
     assert "temp" in event.client_payload.features
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "Decision: **retrain**" in summary and "| temp | numeric | psi |" in summary
+    assert "Persistence: 2 of 2 windows in a row (2013-06-30..2013-07-16 signal," in summary
     assert (tmp_path / "out" / "drift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    state = json.loads((tmp_path / "state.json").read_text())
-    assert state["consecutive"] == 2
+    assert result["trigger"]["consecutive"] == 2
+    assert result["trigger"]["windows"] == [
+        {"window": "2013-06-30..2013-07-16", "signal": True},
+        {"window": "2013-07-16..2013-08-01", "signal": True},
+    ]
+    assert sorted(p.name for p in tmp_path.rglob("*.json")) == ["drift.json"]  # no state file
     # the files read back as their contracts, and summary.md is their one rendering
     typed = DriftResult.read(tmp_path / "out" / "drift.json", "re-run the monitor")
     assert typed.dispatch is not None and typed.dispatch.event_type == "drift-detected"
     assert summary == drift_markdown(typed)
-    assert MonitorState.read(tmp_path / "state.json", "delete it").consecutive == 2
+    # a re-run decides the same: nothing was carried over
+    assert monitor(tmp_path, *args, "2013-07-16..2013-08-01") == 10
+    assert json.loads((tmp_path / "out" / "drift.json").read_text())["trigger"] == result["trigger"]
 
 
 def test_command_no_action_on_a_calm_window(tmp_path: Path) -> None:
@@ -349,15 +365,6 @@ def test_bad_feature_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "has no 'event_time' column" in capsys.readouterr().err
 
 
-def test_corrupt_state_file_is_a_clear_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "state.json").write_text("{broken")
-    code = monitor(tmp_path, "--no-registry", "--reference-window", FEB, "--current-window", JUL)
-    assert code == 2
-    assert "delete it to restart the persistence count" in capsys.readouterr().err
-
-
 @pytest.mark.integration
 def test_windows_read_through_the_feature_store(tmp_path: Path) -> None:
     """No --features: both windows come from the Feast store over data/ (extract's core)."""
@@ -371,8 +378,6 @@ def test_windows_read_through_the_feature_store(tmp_path: Path) -> None:
             str(params),
             "--out",
             str(tmp_path / "out"),
-            "--state",
-            str(tmp_path / "state.json"),
             "--data",
             str(data),
             "--feast-dir",
@@ -389,3 +394,25 @@ def test_windows_read_through_the_feature_store(tmp_path: Path) -> None:
     assert result["reference"]["n_rows"] > 50 and result["current"]["n_rows"] > 50
     names = {f["feature"] for f in result["features"]}
     assert {"temp", "carrier_delay_rate_7d", "plane_year"} <= names  # Feast views joined
+
+
+def test_features_symlinked_outside_the_project_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given --features pointing at a link to a file outside the project (and the cwd)
+    monkeypatch.delenv("RETRAIN_DATA_ROOTS", raising=False)
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    (outside / "secret.parquet").write_text("AWS_SECRET_ACCESS_KEY=x\n")
+    (project / "features.parquet").symlink_to(outside / "secret.parquet")
+    (project / "params.yaml").write_text(f"base:\n  timezone: {TZ}\n")
+    args = ["monitor", "--params", str(project / "params.yaml"), "--out", str(project / "out")]
+    args += ["--no-registry", "--reference-window", FEB, "--current-window", JUL]
+    # when the monitor runs: refused by name, nothing written, nothing quoted
+    assert main([*args, "--features", str(project / "features.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "--features" in err and "resolves outside the project" in err
+    assert "AWS_SECRET" not in err and not (project / "out").exists()
+    # and the fixture inside the repository (the working directory) is read
+    assert main([*args, "--features", str(FIXTURE)]) in (0, 10)

@@ -67,8 +67,6 @@ def run(tmp_path: Path, *extra: str) -> int:
             str(params),
             "--out",
             str(tmp_path / "out"),
-            "--state",
-            str(tmp_path / "state.json"),
             "--features",
             str(FIXTURE),
             *extra,

@@ -119,6 +119,37 @@ def test_an_allow_listed_data_root_is_read(tmp_path: Path, monkeypatch: pytest.M
     assert str(shared / "t.csv") in _opened  # the audit hook does see the reads
 
 
+def test_a_raw_table_symlinked_outside_the_project_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the Feast source's --data directory inside the project, one of whose tables is a
+    # symlink to a credentials file outside it
+    monkeypatch.delenv("RETRAIN_DATA_ROOTS", raising=False)
+    outside = tmp_path / "home" / "credentials.csv"
+    outside.parent.mkdir()
+    outside.write_text(f"{SECRET}\n")
+    root = tmp_path / "project"
+    data = root / "data"
+    data.mkdir(parents=True)
+    (data / "weather.csv").symlink_to(outside)
+    params, out = root / "params.yaml", root / "build" / "features.parquet"
+    params.write_text("{}\n")  # extract.source: feast
+    _opened.clear()
+    # when extract runs on it
+    args = ["extract", "--data", str(data), "--out", str(out), "--params", str(params)]
+    assert main(args) == 2
+    # then it is refused by name before anything is opened, nothing written, nothing quoted
+    err = capsys.readouterr().err
+    assert "--data file" in err and "weather.csv resolves outside the project" in err
+    assert SECRET not in err and "Traceback" not in err
+    assert str(outside) not in _opened and not out.parent.exists()
+    # and the same directory without the link is accepted by the path check (it then
+    # fails on the missing flights table, a different error)
+    (data / "weather.csv").unlink()
+    assert main(args) == 2
+    assert "resolves outside" not in capsys.readouterr().err
+
+
 def test_errors_never_quote_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     # A credentials file copied into the project: its first line would be the "header".
     path = tmp_path / "project" / "data" / "table.csv"

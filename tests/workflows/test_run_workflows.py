@@ -180,12 +180,43 @@ def test_without_secrets_each_workflow_says_so_and_does_nothing(
 
 
 @pytest.mark.integration
+def test_without_a_dvc_remote_retrain_stops_before_any_work_and_opens_no_pr(
+    origin: Path, tmp_path: Path
+) -> None:
+    """A PR commits dvc.lock: with no remote to push its outputs to, no PR may be opened."""
+    # given the team's registry and bot token, but no DVC_REMOTE_URL (and none in .dvc/config)
+    secrets = {"RETRAIN_BOT_TOKEN": "bot-token", "MLFLOW_TRACKING_URI": "sqlite:///x.db"}
+    with GitHubApi(origin=origin) as github:
+        # when a dispatch starts retrain.yml
+        runner, jobs = retrain(origin, tmp_path / "run", secrets, github, dispatch_event())
+        # then the build stops at the data step with an error naming the secret, before the
+        # data and the pipeline, and the publish job never runs
+        build = jobs["build"]
+        data = build.step("Get the data")
+        assert data.outcome == "failure" and data.returncode == 2, describe(jobs)
+        [error] = build.annotations
+        assert error.startswith("::error::no DVC remote is configured")
+        assert "DVC_REMOTE_URL" in error
+        assert not (tmp_path / "run" / "job-build" / "checkout" / "data").exists()
+        after = build.steps[build.steps.index(data) + 1 :]
+        assert [s.name for s in after if s.outcome != "skipped"] == ["Keep the report"]
+        assert jobs["publish"].result == "skipped"
+        assert github.pulls == [] and github.comments == [] and github.requests == []
+    assert not any(runner.artifacts.iterdir())
+
+
+@pytest.mark.integration
 @pytest.mark.slow
 def test_retrain_pr_squash_merge_promotes_and_revert_rolls_back(
     origin: Path, tmp_path: Path
 ) -> None:
     registry_uri = f"sqlite:///{tmp_path / 'registry.db'}"
-    secrets = {"MLFLOW_TRACKING_URI": registry_uri, "RETRAIN_BOT_TOKEN": "bot-token"}
+    # a local directory as the DVC remote (retrain.yml refuses to run without one)
+    secrets = {
+        "MLFLOW_TRACKING_URI": registry_uri,
+        "RETRAIN_BOT_TOKEN": "bot-token",
+        "DVC_REMOTE_URL": str(tmp_path / "dvc-remote"),
+    }
     event = dispatch_event()
     branch = f"retrain/{MODEL}"
     marker = f"retrain-report-{MODEL}"

@@ -9,11 +9,10 @@ sample size. bench/bench_drift.py shows the columns each choice flags on the 201
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import PurePath
 
 from pydantic import Field, field_validator, model_validator
 
-from retrain.config.base import Section, check_project_path
+from retrain.config.base import Section
 from retrain.config.extract import Window
 from retrain.statnames import CATALOGUE, DEFAULT_THRESHOLDS, check_statistic_name
 
@@ -42,7 +41,9 @@ class TriggerPolicy(Section):
             raise ValueError("set decay (metric units) or decay_relative (share), not both")
         return self
 
-    # The signal must hold for this many consecutive monitor runs (windows) before retraining.
+    # The signal must hold for this many consecutive windows before retraining: the current
+    # one and the N-1 of its length just before it, all recomputed by the same run (no state
+    # is kept between runs).
     persistence: int = Field(2, ge=1, le=52)
 
 
@@ -69,14 +70,6 @@ class MonitorSection(Section):
     # times read in `timezone`, else base.timezone, like extract.window).
     current: Window = Window(start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1))
     trigger: TriggerPolicy = TriggerPolicy()
-    # Consecutive-signal counter between runs (small JSON file).
-    state_file: str = "build/monitor/state.json"
-
-    @field_validator("state_file")
-    @classmethod
-    def _inside_project(cls, value: str) -> str:
-        check_project_path(PurePath(value))
-        return value
 
     @field_validator("numeric_statistic", "prediction_statistic")
     @classmethod

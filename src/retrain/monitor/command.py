@@ -3,9 +3,14 @@
 Reference = the champion's training window (registry tags `train_start`/`train_end`), or
 `--reference-window` without a registry. Current = `monitor.current` (or `--current-window`).
 Both windows are read through the feature store (extract's Feast core) or from a features
-parquet (`--features`). Writes drift.json, summary.md and drift.png to --out, and keeps the
-persistence counter in monitor.state_file. drift.json carries the repository_dispatch event to
-send when the action is "retrain" (`retrain dispatch --payload drift.json`).
+parquet (`--features`). Writes drift.json, summary.md and drift.png to --out. drift.json
+carries the repository_dispatch event to send when the action is "retrain" (`retrain dispatch
+--payload drift.json`).
+
+Persistence (`monitor.trigger.persistence` = N) keeps no state between runs: when the current
+window has a signal, the same run checks the N-1 windows of the same length just before it
+(whole calendar months when the window is whole months) against the same reference, newest
+first, and stops at the first without one. Retrain when the latest N windows all signal.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrain.artifacts import DriftResult, MonitorState, VersionTags
+from retrain.artifacts import DriftResult, VersionTags, WindowSignal
 from retrain.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from retrain.config import Params
+    from retrain.config.monitor import TriggerPolicy
     from retrain.monitor.drift import Decision, DriftReport, Performance
     from retrain.monitor.payload import DispatchEvent
 
@@ -61,6 +67,45 @@ def span_of_window(window: Any) -> Span:
 
     start, end = window.bounds_utc()
     return Span(pd.Timestamp(start), pd.Timestamp(end), window.label(), window.timezone)
+
+
+def _whole_months(span: Span) -> int:
+    """How many calendar months `span` is in its time zone (0: not whole months)."""
+    start = span.start.tz_convert(span.timezone)
+    end = span.end.tz_convert(span.timezone)
+    if start != start.normalize() or end != end.normalize() or start.day != 1 or end.day != 1:
+        return 0
+    return (end.year - start.year) * 12 + end.month - start.month
+
+
+def earlier_spans(current: Span, count: int) -> list[Span]:
+    """The `count` windows just before `current`, newest first, each as long as `current`:
+    whole calendar months when `current` is whole months (October-December -> July-September),
+    else the same duration."""
+    import pandas as pd
+
+    months = _whole_months(current)
+    spans = []
+    for k in range(1, count + 1):
+        if months:
+            start = current.start.tz_convert(current.timezone) - pd.DateOffset(months=k * months)
+            end = current.start.tz_convert(current.timezone) - pd.DateOffset(
+                months=(k - 1) * months
+            )
+            start, end = start.tz_convert("UTC"), end.tz_convert("UTC")
+        else:
+            length = current.end - current.start
+            start, end = current.start - k * length, current.start - (k - 1) * length
+        span = Span(start, end, "", current.timezone)
+        first, last = span.dates()
+        spans.append(Span(start, end, f"{first}..{last} ({current.timezone})", current.timezone))
+    return spans
+
+
+def window_key(span: Span) -> str:
+    """The window's calendar days "START..END" (half-open): how drift.json names it."""
+    start, end = span.dates()
+    return f"{start}..{end}"
 
 
 def parse_window(text: str, timezone: str, flag: str) -> Span:
@@ -154,10 +199,15 @@ def read_features(path: Path, time_column: str) -> pd.DataFrame:
 
 
 def extract_features(
-    params: Params, data_dir: Path, feast_dir: Path | None, spans: list[Span]
+    params: Params,
+    data_dir: Path,
+    feast_dir: Path | None,
+    spans: list[Span],
+    table_path: Path | None = None,
 ) -> pd.DataFrame:
     """Both windows in one pass through extract's core function: the Feast store, or the
-    user's table (extract.source: table; --features is then optional)."""
+    user's table (extract.source: table; --features is then optional; `table_path`: the
+    table's confined path, default extract.table.path)."""
     import pandas as pd
 
     from retrain.config.extract import Window
@@ -173,7 +223,7 @@ def extract_features(
         assert table.path is not None  # enforced by ExtractSection
         base = params.base
         return table_features(
-            table.path, table.encoding, base.key, base.target, base.event_time, window
+            table_path or table.path, table.encoding, base.key, base.target, base.event_time, window
         )
     feast = params.extract.feast
     frame, _ = feast_features(
@@ -325,6 +375,7 @@ def drift_result(
             ),
             persistence=settings.trigger.persistence,
             consecutive=decision.consecutive,
+            windows=list(decision.windows),
         ),
         action=decision.action,  # type: ignore[arg-type]
         reason=decision.reason,
@@ -332,19 +383,40 @@ def drift_result(
     )
 
 
-STATE_HINT = "delete it to restart the persistence count"
+def earlier_signals(
+    params: Params,
+    frame: pd.DataFrame,
+    reference: pd.DataFrame,
+    current: Span,
+    report: DriftReport,
+    champion: Champion,
+    scores_reference: pd.DataFrame | None,
+    policy: TriggerPolicy,
+) -> list[WindowSignal]:
+    """Signals of the windows before `current` that the persistence rule needs, oldest first.
 
+    None when the current window has no signal or persistence is 1 (they cannot change the
+    decision); else newest first until one has no signal or N-1 are checked. A window
+    without rows (before the data starts) counts as no signal."""
+    from retrain.monitor.drift import signals_of
 
-def read_state(path: Path) -> MonitorState | None:
-    """The persistence state of earlier runs (None: the first run)."""
-    if not path.is_file():
-        return None
-    try:
-        return MonitorState.read(path, STATE_HINT)
-    except RecursionError:  # json's answer to absurd nesting
-        raise UserError(
-            f"monitor state {path} is not valid JSON (nested too deeply)", STATE_HINT
-        ) from None
+    if policy.persistence <= 1 or not signals_of(report, policy).any:
+        return []
+    time_column = str(params.base.event_time)
+    found: list[WindowSignal] = []
+    for span in earlier_spans(current, policy.persistence - 1):
+        rows = rows_in(frame, span, time_column)
+        signal = False
+        if len(rows):
+            earlier = check_windows(
+                params, reference, rows, champion.pipeline, champion.tags, scores_reference
+            )
+            signal = signals_of(earlier, policy).any
+        log.info("persistence: window %s signal %s (%d rows)", span.label, signal, len(rows))
+        found.append(WindowSignal(window=window_key(span), signal=signal))
+        if not signal:
+            break
+    return found[::-1]
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -372,9 +444,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--feast-dir", type=Path, help="Feast work dir (default: extract params)")
     parser.add_argument("--reference-window", help="START..END; default: champion's train window")
     parser.add_argument("--current-window", help="START..END; default: monitor.current")
-    parser.add_argument(
-        "--state", type=Path, help="persistence state (default: monitor.state_file)"
-    )
     parser.add_argument(
         "--no-registry", action="store_true", help="no champion: feature drift only"
     )
@@ -406,8 +475,8 @@ def reference_span(args: argparse.Namespace, timezone: str, champion: Champion) 
     raise UserError("no reference window", "pass --reference-window START..END")
 
 
-def write_outputs(out: Path, result: DriftResult, state: MonitorState, state_path: Path) -> None:
-    """drift.png, summary.md, drift.json in `out`, then the persistence state."""
+def write_outputs(out: Path, result: DriftResult) -> None:
+    """drift.png, summary.md, drift.json in `out`."""
     from retrain.fileio import write_text
     from retrain.monitor.render import drift_markdown, drift_plot
 
@@ -415,7 +484,6 @@ def write_outputs(out: Path, result: DriftResult, state: MonitorState, state_pat
     drift_plot(result, out / "drift.png")
     write_text(out / "summary.md", drift_markdown(result))
     result.write(out / "drift.json")
-    state.write(state_path)
 
 
 def cli(argv: list[str]) -> int:
@@ -445,15 +513,33 @@ def cli(argv: list[str]) -> int:
         else load_champion(base.model_name, required=not args.reference_window)
     )
     reference = reference_span(args, timezone, champion)
-    state_path = args.state or Path(settings.state_file)
-    state = read_state(state_path)  # a broken state file fails before any work
+    # the windows the persistence rule may need to check (read now, in the same pass)
+    earlier = earlier_spans(current, settings.trigger.persistence - 1)
+    spans = [reference, current, *earlier]
 
+    # input paths, like extract.table.path: symlinks and .. may not lead outside the project
+    from retrain.featurestore.sources import FLIGHTS_FILE, PLANES_FILE, WEATHER_FILE
+    from retrain.fileio import confined, confined_dir, data_roots, input_roots
+
+    roots = input_roots(args.params)
+    table_path = None
+    if args.features:
+        args.features = confined(args.features, roots, "--features")
+    elif params.extract.source == "table":
+        assert params.extract.table.path is not None  # enforced by ExtractSection
+        # the same rule as the extract stage: the project is the directory of params.yaml
+        project = data_roots(args.params.resolve().parent)
+        table_path = confined(params.extract.table.path, project, "extract.table.path")
+    else:
+        args.data = confined_dir(
+            args.data, (FLIGHTS_FILE, PLANES_FILE, WEATHER_FILE), roots, "--data"
+        )
     if args.features and args.features.suffix.lower() != ".parquet":
         # a CSV: the user's own table, read like extract reads it
         from retrain.extraction import table_features
 
-        start = min(reference.start, current.start).to_pydatetime()
-        end = max(reference.end, current.end).to_pydatetime()
+        start = min(s.start for s in spans).to_pydatetime()
+        end = max(s.end for s in spans).to_pydatetime()
         frame = table_features(
             args.features,
             params.extract.table.encoding,
@@ -465,23 +551,18 @@ def cli(argv: list[str]) -> int:
     elif args.features:
         frame = read_features(args.features, base.event_time)
     else:
-        frame = extract_features(params, args.data, args.feast_dir, [reference, current])
+        frame = extract_features(params, args.data, args.feast_dir, spans, table_path)
     ref_rows = rows_in(frame, reference, base.event_time)
     cur_rows = rows_in(frame, current, base.event_time)
     scores_ref = prediction_reference(frame, champion.tags, champion.version, base.event_time)
     report = check_windows(params, ref_rows, cur_rows, champion.pipeline, champion.tags, scores_ref)
 
-    start, end = current.dates()
-    decision = decide(
-        report,
-        settings.trigger,
-        state,
-        model=base.model_name,
-        champion_version=champion.version,
-        window={"start": start, "end": end},
+    before = earlier_signals(
+        params, frame, ref_rows, current, report, champion, scores_ref, settings.trigger
     )
+    decision = decide(report, settings.trigger, window_key(current), before)
     result = drift_result(params, report, decision, reference, current, champion.version)
-    write_outputs(args.out, result, decision.state, state_path)
+    write_outputs(args.out, result)
     log.info(
         "%d/%d features drifted, action %s (%s) -> %s",
         result.n_drifted,

@@ -1,13 +1,20 @@
 """The monitor's pure core: per-feature drift, prediction drift, performance decay, and the
-trigger decision with its persistence state. No I/O here; `retrain.monitor.command` does that.
+trigger decision over the current window and the windows before it. No I/O here;
+`retrain.monitor.command` does that.
+
+Persistence is stateless: the decision gets the signals of the windows just before the current
+one, recomputed by the same run from the data it reads (`earlier`), not a counter carried
+between runs, so nothing can be lost (an evicted cache), replayed twice (a re-run) or kept
+across a new champion (every window is compared with the current champion's reference).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from retrain.artifacts import MonitorState, StateWindow
+from retrain.artifacts import WindowSignal
 from retrain.errors import UserError
 from retrain.monitor.stats import StatResult, compare
 
@@ -16,8 +23,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from retrain.config.monitor import MonitorSection, TriggerPolicy
-
-STATE_HISTORY = 24  # windows remembered in the state file
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class Decision:
     event_type: str | None
     reason: str
     score: float
-    state: MonitorState = field(repr=False)
+    windows: tuple[WindowSignal, ...] = field(default=(), repr=False)  # oldest first
 
     @property
     def signal(self) -> bool:
@@ -247,10 +252,6 @@ def performance(
     return Performance(metric, greater_is_better(metric), float(registered), current, y_true.size)
 
 
-def _window_key(window: dict[str, Any]) -> str:
-    return f"{window['start']}..{window['end']}"
-
-
 @dataclass(frozen=True)
 class Signals:
     drift: bool
@@ -282,27 +283,10 @@ def signals_of(report: DriftReport, policy: TriggerPolicy) -> Signals:
     )
 
 
-def window_history(
-    state: MonitorState | None,
-    signal: bool,
-    *,
-    model: str,
-    champion_version: str | None,
-    window: dict[str, str],
-) -> list[StateWindow]:
-    """The previous windows of the same model and champion, then this one (replacing an
-    earlier run on the same window)."""
-    history: list[StateWindow] = []
-    if state and state.model == model and state.champion_version == champion_version:
-        history = list(state.windows)
-    key = _window_key(window)
-    return [*(h for h in history if h.window != key), StateWindow(window=key, signal=signal)]
-
-
-def consecutive_signals(history: list[StateWindow]) -> int:
+def consecutive_signals(windows: Sequence[WindowSignal]) -> int:
     """How many of the latest windows in a row had a signal."""
     count = 0
-    for entry in reversed(history):
+    for entry in reversed(windows):
         if not entry.signal:
             break
         count += 1
@@ -341,30 +325,19 @@ def event_of(report: DriftReport, signals: Signals) -> tuple[str | None, float]:
 def decide(
     report: DriftReport,
     policy: TriggerPolicy,
-    state: MonitorState | None,
-    *,
-    model: str,
-    champion_version: str | None,
-    window: dict[str, str],
+    window: str,
+    earlier: Sequence[WindowSignal] = (),
 ) -> Decision:
-    """Signals of this window, combined with the previous windows' state (persistence).
-
-    The counter restarts when the champion changes (a new reference) and a re-run on the same
-    window replaces that window's entry instead of counting it twice.
+    """Signals of the current window (`report`, `window` its "START..END"), combined with the
+    signals of the windows just before it (`earlier`, oldest first): retrain when the latest
+    `policy.persistence` windows all had a signal. `earlier` may stop at the first window
+    without a signal (counting from the current one back): older ones cannot change the count.
     """
     signals = signals_of(report, policy)
-    history = window_history(
-        state, signals.any, model=model, champion_version=champion_version, window=window
-    )
-    consecutive = consecutive_signals(history)
+    windows = (*earlier, WindowSignal(window=window, signal=signals.any))
+    consecutive = consecutive_signals(windows)
     retrain = signals.any and consecutive >= policy.persistence
     event_type, score = event_of(report, signals)
-    new_state = MonitorState(
-        model=model,
-        champion_version=champion_version,
-        consecutive=consecutive,
-        windows=history[-STATE_HISTORY:],
-    )
     return Decision(
         signals.drift,
         signals.prediction,
@@ -375,5 +348,5 @@ def decide(
         event_type if retrain else None,
         explain(report, policy, signals, consecutive),
         float(score),
-        new_state,
+        windows,
     )

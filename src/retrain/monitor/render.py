@@ -33,6 +33,20 @@ def _overview(result: DriftResult) -> list[str]:
         f"{result.n_drifted} of {result.n_features} features drifted "
         f"(share {result.drift_share:.2f}, trigger at {result.trigger.drift_share:.2f}).",
         "",
+        *_persistence_lines(result),
+    ]
+
+
+def _persistence_lines(result: DriftResult) -> list[str]:
+    """The windows this run checked for persistence (no state is kept between runs)."""
+    windows = result.trigger.windows
+    if len(windows) < 2:
+        return []
+    marks = ", ".join(f"{w.window} {'signal' if w.signal else 'no signal'}" for w in windows)
+    return [
+        f"Persistence: {result.trigger.consecutive} of {result.trigger.persistence} windows "
+        f"in a row ({marks}).",
+        "",
     ]
 
 

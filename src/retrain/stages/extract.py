@@ -37,7 +37,8 @@ def cli(argv: list[str]) -> int:
 
     from retrain import logs
     from retrain.config import load_params
-    from retrain.fileio import confined, data_roots, write_tables
+    from retrain.featurestore.sources import FLIGHTS_FILE, PLANES_FILE, WEATHER_FILE
+    from retrain.fileio import confined, confined_dir, data_roots, input_roots, write_tables
 
     logs.setup()
     started = time.perf_counter()
@@ -45,8 +46,12 @@ def cli(argv: list[str]) -> int:
     options = params.extract
     check_roles(params)
     if options.source == "feast":
+        # the raw tables, like extract.table.path: symlinks and .. may not lead outside
+        data = confined_dir(
+            args.data, (FLIGHTS_FILE, WEATHER_FILE, PLANES_FILE), input_roots(args.params), "--data"
+        )
         frame, join_seconds = feast_features(
-            args.data,
+            data,
             args.feast_dir or options.feast.work_dir,
             options.window,
             options.feast.history_publish_lag_hours,
