@@ -71,6 +71,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "retrain.integrity",
         "re-hash DVC-tracked outputs against dvc.lock / *.dvc (after dvc pull)",
     ),
+    "stack": (
+        "retrain.stack",
+        "local team stack up|down|env: PostgreSQL, S3 (moto), mlflow server on 127.0.0.1",
+    ),
 }
 
 
