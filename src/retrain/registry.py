@@ -16,7 +16,6 @@ production; `previous` = the champion before the last promotion.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,14 +35,6 @@ AUDIT_PREFIX = "audit."
 SKOPS_IN_MODEL_DIR = "artifacts/model.skops"
 SHA256_IN_MODEL_DIR = "artifacts/sha256.txt"
 NO_VERSION = "none"  # how messages and the audit trail spell "no version"
-
-# Fail in seconds, not minutes, when a tracking server is down (MLflow's defaults retry with
-# exponential back-off for several minutes). The user's own settings win.
-_HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-}
 
 
 @dataclass(frozen=True)
@@ -119,34 +110,6 @@ def exported_sha256(export_dir: Path) -> str:
     return actual
 
 
-def _skip_feast_header_plugin() -> None:
-    """Keep feast's MLflow request-header plugin from loading.
-
-    feast registers an `mlflow.request_header_provider` entry point; MLflow loads every such
-    plugin on the first HTTP request, which imports all of feast (5-10 s here) to add headers
-    this project never uses. Filter that one entry point while MLflow builds its registry.
-    """
-    import sys
-
-    if "mlflow.tracking.request_header.registry" in sys.modules:
-        return
-    import mlflow.utils.plugins as plugins
-
-    original = plugins.get_entry_points
-
-    def without_feast(group: str) -> list[Any]:
-        found = list(original(group))
-        if group == "mlflow.request_header_provider":
-            found = [ep for ep in found if not ep.value.startswith("feast.")]
-        return found
-
-    plugins.get_entry_points = without_feast
-    try:
-        import mlflow.tracking.request_header.registry  # noqa: F401
-    finally:
-        plugins.get_entry_points = original
-
-
 class Registry(Protocol):
     """What the project needs of a model registry (versions, tags, aliases, audit, artifacts).
     A new backend implements these methods; `connect()` builds the configured one."""
@@ -183,11 +146,8 @@ class MlflowRegistry:
         from retrain import logs, tracking
 
         logs.quiet_environment()
-        for key, value in _HTTP_DEFAULTS.items():
-            os.environ.setdefault(key, value)
         self.uri = tracking_uri or tracking.tracking_uri()
-        if self.uri.startswith(("http://", "https://")):
-            _skip_feast_header_plugin()
+        tracking.prepare_client(self.uri)
         from mlflow.tracking import MlflowClient
 
         self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
