@@ -214,23 +214,30 @@ class Stack:
 
     # -- up ---------------------------------------------------------------------------------
 
-    def up(self, timeout_s: float = 180.0) -> dict[str, str]:
-        pg_bin = find_pg_bin()  # fail before creating anything
-        prefix = run_as_prefix()
+    def up(self, timeout_s: float = 180.0, s3_only: bool = False) -> dict[str, str]:
+        """Start what is not running (all three parts, or the S3 server alone); the env."""
+        if not s3_only:
+            pg_bin = find_pg_bin()  # fail before creating anything
+            prefix = run_as_prefix()
         self.dir.mkdir(parents=True, exist_ok=True)
         ports = self._choose_ports()
         urls = self.urls(ports)
         state = self.running()
-        if not state["postgres"]:
-            self._start_postgres(pg_bin, prefix, ports.postgres)
-        self._create_databases(ports.postgres)
+        if not s3_only:
+            if not state["postgres"]:
+                self._start_postgres(pg_bin, prefix, ports.postgres)
+            self._create_databases(ports.postgres)
         if not state["s3"]:
             self._spawn("s3", [_venv_script("moto_server"), "-H", "127.0.0.1", "-p", str(ports.s3)])
             _wait_http(f"{urls['AWS_ENDPOINT_URL']}/", timeout_s, self.dir / "s3.log")
         self._create_bucket(urls["AWS_ENDPOINT_URL"])
+        if s3_only:
+            return urls
         if not state["mlflow"]:
             server_env = {**os.environ, **S3_KEYS, "AWS_DEFAULT_REGION": REGION}
             server_env["MLFLOW_S3_ENDPOINT_URL"] = urls["MLFLOW_S3_ENDPOINT_URL"]
+            # no GenAI job runner (a job runner + 6 huey consumers, ~1.9 GB): never used here
+            server_env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
             command = [
                 _venv_script("mlflow"),
                 "server",
