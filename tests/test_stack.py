@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,17 +89,21 @@ def _postgres_or_skip() -> None:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, str]]]:
+def stack() -> Iterator[tuple[Stack, dict[str, str]]]:
     pytest.importorskip(
         "psycopg", reason="psycopg missing: install the team extras (make sync-team)"
     )
     pytest.importorskip("moto", reason="moto missing: install the team extras (make sync-team)")
     _postgres_or_skip()
-    stack = Stack(tmp_path / ".stack")
+    # pytest's tmp dirs are private (0700): as root, the postgres user could not reach them
+    where = Path(tempfile.mkdtemp(prefix="retrain-stack-"))
+    where.chmod(0o755)
+    stack = Stack(where / ".stack")
     try:
         yield stack, stack.up()
     finally:
         stack.down()
+        shutil.rmtree(where, ignore_errors=True)
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -263,6 +263,14 @@ class Stack:
             self.pg_data.chmod(0o700)
             if prefix:
                 _chown(self.pg_data)
+                reach = subprocess.run([*prefix, "test", "-w", str(self.pg_data)], check=False)
+                if reach.returncode != 0:
+                    raise UserError(
+                        f"the {ROOT_RUN_AS} user (PostgreSQL runs as it under root) cannot "
+                        f"reach {self.pg_data}: a parent directory is not traversable",
+                        f"`chmod o+x` the parents, or pass `--dir` somewhere {ROOT_RUN_AS} "
+                        "can reach",
+                    )
             _run(
                 [
                     *prefix,
