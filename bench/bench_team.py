@@ -1,6 +1,6 @@
 """Team stack vs the default sqlite store: `retrain train` + `retrain push`, whole process.
 
-Run: nice uv run python bench/bench_team.py [--trials 20] [--seconds 60]   (needs `make sync-team`
+Run: uv run python bench/bench_team.py [--trials 20] [--seconds 60]   (needs `make sync-team`
 and Debian's postgresql). Writes bench/results/team.json.
 
 One project from `retrain init` on scikit-learn's breast-cancer table (569 rows; the project's
@@ -191,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--setup-repeats", type=int, default=3)
+    parser.add_argument("--setup-repeats", type=int, default=2)
     args = parser.parse_args()
     results: dict[str, Any] = {"trials": args.trials, "seconds": args.seconds}
     with tempfile.TemporaryDirectory(prefix="bench-team-") as tmp:
@@ -205,6 +205,7 @@ def main() -> None:
             base = make_project(tmp_path, args.trials, args.seconds)
             server_env = base_env() | urls
             results["tracker_setup"] = tracker_setup(server_env, args.setup_repeats)
+            print("tracker set-up", results["tracker_setup"], flush=True)
             backends = {
                 "sqlite": (base_env(), None),
                 "server": (server_env, None),
@@ -213,6 +214,7 @@ def main() -> None:
             for name, (env, storage) in backends.items():
                 results[name] = one_backend(base, name, env, storage)
                 print(name, results[name], flush=True)
+                save("team", results)  # what is measured so far
         finally:
             started = time.perf_counter()
             stack.down()
