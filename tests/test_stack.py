@@ -167,7 +167,13 @@ def test_pipeline_and_promote_against_the_team_stack(
     client = MlflowClient(urls["MLFLOW_TRACKING_URI"])
     champion = client.get_model_version_by_alias(record["model"], "champion")
     assert champion.version == record["version"]
-    s3 = boto3.client("s3", endpoint_url=urls["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=urls["AWS_ENDPOINT_URL"],
+        region_name=urls["AWS_DEFAULT_REGION"],
+        aws_access_key_id=urls["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=urls["AWS_SECRET_ACCESS_KEY"],
+    )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="retrain-stack").get("Contents", [])]
     assert any(key.endswith("model.skops") for key in keys), keys
     import optuna
