@@ -1,15 +1,15 @@
 """Team stack vs the default sqlite store: `retrain train` + `retrain push`, whole process.
 
-Run: uv run python bench/bench_team.py [--trials 20] [--seconds 60]   (needs `make sync-team`
+Run: uv run python bench/bench_team.py [--trials 20] [--seconds 60] [--pg-study]   (needs `make sync-team`
 and Debian's postgresql). Writes bench/results/team.json.
 
 One project from `retrain init` on scikit-learn's breast-cancer table (569 rows; the project's
 own pipeline, small and public), copied once per backend:
   sqlite        MLFLOW_TRACKING_URI unset: the project's sqlite file, in-memory Optuna study
   server        the `retrain stack` (mlflow server on PostgreSQL + S3 artifacts), same params
-  server+pg     as server, with the Optuna study in the stack's PostgreSQL (train.storage)
+  server+pg     (--pg-study) as server, with the Optuna study in the stack's PostgreSQL (train.storage)
 For each: `dvc repro prepare` (not measured), `retrain train` (measured), `dvc commit train`,
-`dvc repro export` (evaluate, champion, gate, export; not measured), `retrain push` (measured).
+`dvc repro gate export` (evaluate, champion, gate, export; not measured), `retrain push` (measured).
 Wall, CPU (user+sys of the process and the children it waited for) and peak RSS from wait4.
 Also the training tracker's set-up against the server (item 6): a plain MLflow client's first
 request (imports feast through plugin discovery) vs `MlflowTracker` (tracking.prepare_client).
@@ -125,7 +125,7 @@ def one_backend(base: Path, name: str, env: dict[str, str], storage: str | None)
         env,
     )
     run([dvc, "commit", "-f", "-q", "train"], repo, env)
-    run([dvc, "repro", "export"], repo, env)
+    run([dvc, "repro", "gate", "export"], repo, env)
     push = measure(
         [
             retrain,
@@ -192,6 +192,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--setup-repeats", type=int, default=2)
+    parser.add_argument("--pg-study", action="store_true", help="also server + PostgreSQL study")
     args = parser.parse_args()
     results: dict[str, Any] = {"trials": args.trials, "seconds": args.seconds}
     with tempfile.TemporaryDirectory(prefix="bench-team-") as tmp:
@@ -206,11 +207,9 @@ def main() -> None:
             server_env = base_env() | urls
             results["tracker_setup"] = tracker_setup(server_env, args.setup_repeats)
             print("tracker set-up", results["tracker_setup"], flush=True)
-            backends = {
-                "sqlite": (base_env(), None),
-                "server": (server_env, None),
-                "server+pg": (server_env, urls["RETRAIN_OPTUNA_STORAGE"]),
-            }
+            backends = {"sqlite": (base_env(), None), "server": (server_env, None)}
+            if args.pg_study:
+                backends["server+pg"] = (server_env, urls["RETRAIN_OPTUNA_STORAGE"])
             for name, (env, storage) in backends.items():
                 results[name] = one_backend(base, name, env, storage)
                 print(name, results[name], flush=True)
