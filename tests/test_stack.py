@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,5 +186,7 @@ def test_pipeline_and_promote_against_the_team_stack(
     # and: down stops exactly the stack's processes
     server.down()
     assert not any(server.running().values())
-    for pid in pids.values():
-        assert pid is not None and not pid_alive(pid)
+    deadline = time.monotonic() + 30  # postgres removes its pid file just before it exits
+    while any(pid_alive(pid) for pid in pids.values() if pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(pid_alive(pid) for pid in pids.values() if pid), pids

@@ -122,6 +122,12 @@ def pid_alive(pid: int, expect: str | None = None) -> bool:
         return False
     except PermissionError:
         pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat[stat.rindex(")") + 2 :].startswith("Z"):
+            return False  # exited, not yet reaped by its parent
+    except (OSError, ValueError):
+        pass
     if expect is None:
         return True
     try:
