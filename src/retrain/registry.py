@@ -37,14 +37,6 @@ SKOPS_IN_MODEL_DIR = "artifacts/model.skops"
 SHA256_IN_MODEL_DIR = "artifacts/sha256.txt"
 NO_VERSION = "none"  # how messages and the audit trail spell "no version"
 
-# Fail in seconds, not minutes, when a tracking server is down (MLflow's defaults retry with
-# exponential back-off for several minutes). The user's own settings win.
-_HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-}
-
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -119,34 +111,6 @@ def exported_sha256(export_dir: Path) -> str:
     return actual
 
 
-def _skip_feast_header_plugin() -> None:
-    """Keep feast's MLflow request-header plugin from loading.
-
-    feast registers an `mlflow.request_header_provider` entry point; MLflow loads every such
-    plugin on the first HTTP request, which imports all of feast (5-10 s here) to add headers
-    this project never uses. Filter that one entry point while MLflow builds its registry.
-    """
-    import sys
-
-    if "mlflow.tracking.request_header.registry" in sys.modules:
-        return
-    import mlflow.utils.plugins as plugins
-
-    original = plugins.get_entry_points
-
-    def without_feast(group: str) -> list[Any]:
-        found = list(original(group))
-        if group == "mlflow.request_header_provider":
-            found = [ep for ep in found if not ep.value.startswith("feast.")]
-        return found
-
-    plugins.get_entry_points = without_feast
-    try:
-        import mlflow.tracking.request_header.registry  # noqa: F401
-    finally:
-        plugins.get_entry_points = original
-
-
 class Registry(Protocol):
     """What the project needs of a model registry (versions, tags, aliases, audit, artifacts).
     A new backend implements these methods; `connect()` builds the configured one."""
@@ -183,17 +147,18 @@ class MlflowRegistry:
         from retrain import logs, tracking
 
         logs.quiet_environment()
-        for key, value in _HTTP_DEFAULTS.items():
-            os.environ.setdefault(key, value)
         self.uri = tracking_uri or tracking.tracking_uri()
+        for key, value in tracking.HTTP_DEFAULTS.items():  # the REST fast path reads them too
+            os.environ.setdefault(key, value)
         self._mlflow_client: Any = None
 
     @property
     def _client(self) -> Any:
         # Built on first use: reading an alias needs no mlflow (retrain.registry_query).
         if self._mlflow_client is None:
-            if self.uri.startswith(("http://", "https://")):
-                _skip_feast_header_plugin()
+            from retrain import tracking
+
+            tracking.prepare_client(self.uri)
             from mlflow.tracking import MlflowClient
 
             self._mlflow_client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)

@@ -132,3 +132,53 @@ def test_a_new_training_run_records_its_owner(mlflow_uri: str, tmp_path: Path) -
     assert tags[PID_START_TAG] == process_start(os.getpid())
     assert tracker.close_stale_runs() == {}  # its own live run is never closed
     tracker.fail()
+
+
+# What a `retrain train` process does against a server before its first trial: set up the
+# tracker (the experiment look-up is its first HTTP request), then report what it imported.
+_TRACKER_SETUP = """
+import json, os, sys, time
+t0 = time.perf_counter()
+if sys.argv[1] == "tracker":
+    from retrain.search.tracker import MlflowTracker
+    MlflowTracker("setup-check")
+else:  # what the tracker did before: a plain client's first request
+    from mlflow import MlflowClient
+    MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).search_experiments()
+print(json.dumps({
+    "feast": "feast" in sys.modules,
+    "timeout": os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT"),
+    "retries": os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES"),
+    "setup_s": time.perf_counter() - t0,
+}))
+"""
+
+
+@pytest.mark.server
+@pytest.mark.integration
+@pytest.mark.slow  # two processes importing mlflow against a server
+def test_tracker_against_a_server_gets_http_settings_and_no_feast(mlflow_server: str) -> None:
+    import json
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP_REQUEST")}
+    env["MLFLOW_TRACKING_URI"] = mlflow_server
+
+    def setup(how: str) -> dict[str, object]:
+        done = subprocess.run(
+            [sys.executable, "-c", _TRACKER_SETUP, how],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    # given a server; when the training tracker sets up: the registry's HTTP settings, no feast
+    ours = setup("tracker")
+    assert ours["feast"] is False
+    assert (ours["timeout"], ours["retries"]) == ("10", "1")
+    # a plain MLflow client imports feast through plugin discovery (the check can fail)
+    plain = setup("plain")
+    assert plain["feast"] is True
+    assert plain["timeout"] is None

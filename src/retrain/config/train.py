@@ -150,7 +150,8 @@ class TrainSection(Section):
     startup_trials: int = Field(6, ge=0)
     # Families whose estimator defaults run as the first trials (a measured baseline each).
     enqueue_defaults: tuple[FamilyName, ...] = ("hist_gradient_boosting", "linear")
-    # Optuna storage: null = in-memory; `sqlite:///study.db`; `postgresql://...` for teams.
+    # Optuna storage: null = in-memory; `sqlite:///study.db`; `postgresql+psycopg://...` for
+    # teams (the locked driver: `make sync-team`).
     # Several processes (or CI matrix jobs) with the same storage + study name share one study.
     storage: str | None = None
     study_name: str = Field("retrain", min_length=1)

@@ -136,9 +136,11 @@ class MlflowTracker:
     """MLflow runs in the project's store (`retrain.tracking`: $MLFLOW_TRACKING_URI or sqlite)."""
 
     def __init__(self, experiment: str, root: Path | None = None) -> None:
-        from mlflow import MlflowClient
-
         from retrain import tracking
+
+        # a server gets the registry's HTTP timeout/retries and no feast plugin import
+        tracking.prepare_client(tracking.tracking_uri(root))
+        from mlflow import MlflowClient
 
         try:
             self.experiment_id = tracking.ensure_experiment(experiment, root)
