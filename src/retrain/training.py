@@ -104,6 +104,17 @@ def _time_bounds(frame: pd.DataFrame, column: str | None) -> tuple[str | None, s
     return stamps.min().isoformat(), stamps.max().isoformat()
 
 
+def require_shared_study(settings: SearchSettings, flag: str) -> None:
+    """`--search-only` and `--finalize` are about a study other processes share."""
+    if settings.train.storage is None:
+        raise UserError(
+            f"{flag} works on a shared study, but train.storage is null (an in-memory study "
+            "ends with its process)",
+            "set train.storage (e.g. postgresql+psycopg://user@host/db) for the workers and the "
+            f"finalize step, or drop {flag}",
+        )
+
+
 def search_only(
     frame: pd.DataFrame, settings: SearchSettings, tracker: Tracker | None = None
 ) -> SearchResult:
@@ -114,12 +125,7 @@ def search_only(
     """
     from retrain.search.study import run_search
 
-    if settings.train.storage is None:
-        raise UserError(
-            "--search-only adds trials to a shared study, but train.storage is null "
-            "(the trials would be lost with this process)",
-            "set train.storage (e.g. postgresql+psycopg://user@host/db), or drop --search-only",
-        )
+    require_shared_study(settings, "--search-only")
     check_training_data(frame, settings)
     return run_search(frame, settings, tracker)
 

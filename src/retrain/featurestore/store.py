@@ -41,9 +41,12 @@ def _feast_quiet() -> Iterator[None]:
         yield
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def write_source_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Timestamps as microseconds: Spark's parquet reader (Feast's Spark offline store) rejects
+    pandas' default TIMESTAMP(NANOS); a value with sub-microsecond digits fails loudly here
+    rather than being truncated (the sources are minute-level)."""
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        frame.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=False)
 
 
 class FlightFeatureStore:
@@ -118,7 +121,7 @@ class FlightFeatureStore:
                 count_name=count,
             )
         for name, frame in frames.items():
-            _write_parquet(frame, definitions.source_path(self.work_dir, name))
+            write_source_parquet(frame, definitions.source_path(self.work_dir, name))
         with _feast_quiet():
             self.store.apply([*definitions.ENTITIES, *definitions.feature_views(self.work_dir)])
 

@@ -300,7 +300,9 @@ def _open_study(train_df: Any, settings: SearchSettings) -> Any:
         direction="maximize" if settings.greater_is_better else "minimize",
         load_if_exists=True,
     )
-    if not study.trials:
+    # Worker 0 enqueues them, once per study: workers starting together would each see an empty
+    # study and measure the same defaults twice (half of a small shared budget).
+    if settings.worker == 0:
         _enqueue_defaults(study, settings)
     return study
 
@@ -312,7 +314,10 @@ def _enqueue_defaults(study: Any, settings: SearchSettings) -> None:
         if name not in candidates:
             continue
         defaults = get_family(name).default_params(candidates[name], settings.task)
-        study.enqueue_trial({"family": name, **{f"{name}.{k}": v for k, v in defaults.items()}})
+        study.enqueue_trial(
+            {"family": name, **{f"{name}.{k}": v for k, v in defaults.items()}},
+            skip_if_exists=True,  # already measured (or waiting) in this study
+        )
 
 
 def _storage(url: str | None) -> Any:

@@ -18,7 +18,7 @@ from retrain.artifacts import (
 )
 from retrain.errors import UserError
 from retrain.prepared import read_table
-from retrain.training import check_training_data, search_only, train
+from retrain.training import check_training_data, require_shared_study, search_only, train
 
 log = logging.getLogger("retrain.train")
 
@@ -126,6 +126,9 @@ def cli(argv: list[str]) -> int:
     params = load_params(args.params)
     settings = SearchSettings.from_params(params, worker=args.worker)
     frame = read_table(args.train, "train table")
+    for flag, given in (("--search-only", args.search_only), ("--finalize", args.finalize)):
+        if given:
+            require_shared_study(settings, flag)
     check_training_data(frame, settings)  # before a run is even opened
 
     root = Path.cwd()
