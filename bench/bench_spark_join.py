@@ -70,16 +70,17 @@ def one(kind: str, work: Path, start: str, end: str, out: Path) -> None:
     print(json.dumps({"join_s": round(seconds, 1), "rows": len(joined)}))
 
 
-def _child(args: list[str]) -> dict[str, Any]:
+def _child(args: list[str], log: Path) -> dict[str, Any]:
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=err
+        )
+        output = proc.stdout.read().decode() if proc.stdout else ""
+        _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    output = proc.stdout.read().decode() if proc.stdout else ""
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{args} failed")
+        raise RuntimeError(f"{args} failed:\n{log.read_text(errors='replace')[-3000:]}")
     return {
         "wall_s": round(wall, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
@@ -115,7 +116,8 @@ def main() -> None:
             row: dict[str, Any] = {}
             for kind in ("duckdb", "spark"):
                 out = Path(tmp) / f"{kind}-{start}.parquet"
-                row[kind] = _child(["--one", kind, str(work), start, end, "--out", str(out)])
+                log = Path(tmp) / f"{kind}-{start}.log"
+                row[kind] = _child(["--one", kind, str(work), start, end, "--out", str(out)], log)
             duck = pd.read_parquet(Path(tmp) / f"duckdb-{start}.parquet")
             spark = pd.read_parquet(Path(tmp) / f"spark-{start}.parquet")[duck.columns]
             try:
