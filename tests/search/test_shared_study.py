@@ -75,6 +75,7 @@ def test_the_store_returns_exactly_what_a_trial_wrote(tmp_path: Path) -> None:
     assert store.load("study-a", []) == {}
 
 
+@pytest.mark.slow  # the two workers take ~35 s on a busy 2-core box
 def test_finalize_decides_from_every_workers_trials_the_same_way_each_time(
     train_frame: pd.DataFrame, finished: tuple[SearchSettings, SearchResult, SearchResult]
 ) -> None:
@@ -105,6 +106,7 @@ def test_finalize_decides_from_every_workers_trials_the_same_way_each_time(
     np.testing.assert_array_equal(model_a.predict_proba(X), model_b.predict_proba(X))
 
 
+@pytest.mark.slow  # the two workers take ~35 s on a busy 2-core box
 def test_the_choice_does_not_depend_on_the_order_the_trials_arrive(
     train_frame: pd.DataFrame, finished: tuple[SearchSettings, SearchResult, SearchResult]
 ) -> None:
