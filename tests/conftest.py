@@ -43,6 +43,22 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
         yield url
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1 (Debian's binaries, a temp cluster) for the
+    session; yields a SQLAlchemy URL (psycopg 3). Skips loudly when either is missing."""
+    import importlib.util
+
+    from postgres_support import postgres_bin, postgres_server
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed: apt-get install -y postgresql")
+    if importlib.util.find_spec("psycopg") is None:
+        pytest.skip("the psycopg driver is not installed (team dependency group: psycopg[binary])")
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.fixture
 def registry_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Like mlflow_uri, but starts from a copy of an already-migrated empty store (fast)."""

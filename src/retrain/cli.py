@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "retrain.stages.extract",
         "stage: point-in-time features for the window (Feast or a table)",
     ),
+    "features": (
+        "retrain.features",
+        "Feast online store: --materialize the latest values, --online read them for flights",
+    ),
     "validate": (
         "retrain.stages.validate",
         "stage: great-expectations suite from params; fails closed",

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from retrain.config import Params
-    from retrain.config.extract import InputLimits, Window
+    from retrain.config.extract import InputLimits, OfflineStore, Window
 
 
 KEY_COLUMNS = ("flight_id", "event_time")
@@ -132,6 +132,7 @@ def feast_features(
     publish_lag_hours: int,
     delayed_above_minutes: float,
     recent_horizon_hours: int,
+    offline_store: OfflineStore | None = None,
 ) -> tuple[pd.DataFrame, float]:
     """features.parquet content for source `feast`, and the point-in-time join's seconds."""
     from retrain.featurestore.sources import read_flights
@@ -146,7 +147,7 @@ def feast_features(
             f"{data_dir} holds {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC",
             "move extract.window in params.yaml inside the data's range",
         )
-    store = FlightFeatureStore(work_dir)
+    store = FlightFeatureStore(work_dir, offline_store)
     # History aggregates come from every flight in data/ (days before the window included);
     # the point-in-time join decides what each flight may see.
     store.build(data_dir, flights, publish_lag_hours, delayed_above_minutes, recent_horizon_hours)

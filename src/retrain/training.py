@@ -124,15 +124,49 @@ def _time_bounds(frame: pd.DataFrame, column: str | None) -> tuple[str | None, s
     return stamps.min().isoformat(), stamps.max().isoformat()
 
 
-def train(
+def require_shared_study(settings: SearchSettings, flag: str) -> None:
+    """`--search-only` and `--finalize` are about a study other processes share."""
+    if settings.train.storage is None:
+        raise UserError(
+            f"{flag} works on a shared study, but train.storage is null (an in-memory study "
+            "ends with its process)",
+            "set train.storage (e.g. postgresql+psycopg://user@host/db) for the workers and the "
+            f"finalize step, or drop {flag}",
+        )
+
+
+def search_only(
     frame: pd.DataFrame, settings: SearchSettings, tracker: Tracker | None = None
+) -> SearchResult:
+    """A worker of a shared study: check, run its share of trials, no decision to keep.
+
+    The result it returns is the study's state when this worker stopped; the model is chosen
+    and refit once by `train(..., finalize=True)` after every worker has finished.
+    """
+    from retrain.search.study import run_search
+
+    require_shared_study(settings, "--search-only")
+    check_training_data(frame, settings)
+    return run_search(frame, settings, tracker)
+
+
+def train(
+    frame: pd.DataFrame,
+    settings: SearchSettings,
+    tracker: Tracker | None = None,
+    *,
+    finalize: bool = False,
 ) -> TrainOutcome:
-    """The pure core: check, search, refit the best on the whole window, summarise."""
-    from retrain.search.study import fit_best, run_search
+    """The pure core: check, search, refit the best on the whole window, summarise.
+
+    `finalize`: run no trial; decide from all finished trials of the shared study
+    (`train.storage`) that `search_only` workers filled, and refit that once.
+    """
+    from retrain.search.study import finalize_search, fit_best, run_search
 
     started = time.monotonic()
     check_training_data(frame, settings)
-    result = run_search(frame, settings, tracker)
+    result = finalize_search(frame, settings) if finalize else run_search(frame, settings, tracker)
     refit_started = time.monotonic()
     model = fit_best(frame, settings, result)
     refit_s = time.monotonic() - refit_started

@@ -78,6 +78,35 @@ def test_store_lives_in_its_work_dir_and_never_writes_data(
     assert Path(config.online_store.path).parent == tmp_path / "feast"
 
 
+def test_sources_store_timestamps_in_microseconds(built: tuple[Path, pd.DataFrame]) -> None:
+    # Spark reads no TIMESTAMP(NANOS) parquet column; every source must be readable there.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    work_dir, _ = built
+    units = {
+        (path.name, field.name): field.type.unit
+        for path in sorted((work_dir / "sources").glob("*.parquet"))
+        for field in pq.read_schema(path)
+        if pa.types.is_timestamp(field.type)
+    }
+    assert units and set(units.values()) == {"us"}, units
+
+
+def test_a_nanosecond_value_is_refused_not_truncated(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from retrain.featurestore.store import write_source_parquet
+
+    start = pd.Timestamp("2013-01-01 05:00", tz="UTC")
+    stamps = pd.Series([start, start + pd.Timedelta(1, "ns")])
+    write_source_parquet(pd.DataFrame({"t": stamps[:1]}), tmp_path / "ok.parquet")
+    assert pd.read_parquet(tmp_path / "ok.parquet")["t"].iloc[0] == stamps[0]
+    with pytest.raises(pa.ArrowInvalid):
+        write_source_parquet(pd.DataFrame({"t": stamps}), tmp_path / "bad.parquet")
+    assert not (tmp_path / "bad.parquet").exists()
+
+
 def test_one_row_per_flight(built: tuple[Path, pd.DataFrame], flights: pd.DataFrame) -> None:
     _, joined = built
     assert joined.index.is_unique

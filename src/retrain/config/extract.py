@@ -52,6 +52,20 @@ class Window(Section):
         return f"{text(self.start)}..{text(self.end)} ({self.timezone})"
 
 
+class OfflineStore(Section):
+    """Feast's offline store for the point-in-time join: chosen here, not in code."""
+
+    # duckdb: in-process (the default). spark: Feast's Spark offline store (pyspark + a Java
+    # runtime; local mode unless spark_conf names a cluster); the same parquet sources are
+    # read as SparkSources. Results are equal (tests/featurestore/test_spark.py).
+    type: Literal["duckdb", "spark"] = "duckdb"
+    # Spark session settings (type spark), e.g. {spark.master: "spark://host:7077"}; the
+    # session time zone is always UTC.
+    spark_conf: dict[str, str] = Field(
+        default_factory=lambda: {"spark.master": "local[*]", "spark.ui.enabled": "false"}
+    )
+
+
 class FeastOptions(Section):
     # Feast's registry, SQLite online store and parquet sources live here (gitignored).
     # The CLI's --feast-dir overrides it.
@@ -69,6 +83,7 @@ class FeastOptions(Section):
     # before it. At least 1 h, because a flight may leave early (2013: up to 43 min) and must
     # never see its own departure.
     recent_horizon_hours: int = Field(2, ge=1, le=24)
+    offline_store: OfflineStore = OfflineStore()
 
 
 class TableOptions(Section):

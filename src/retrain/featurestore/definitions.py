@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, String, UnixTimestamp
@@ -74,15 +75,24 @@ def source_path(work_dir: Path, view_name: str) -> Path:
     return work_dir / "sources" / f"{view_name}.parquet"
 
 
-def feature_views(work_dir: Path) -> list[FeatureView]:
-    """Feature views whose parquet sources live under `work_dir/sources/`."""
+def feature_views(work_dir: Path, spark: bool = False) -> list[FeatureView]:
+    """Feature views whose parquet sources live under `work_dir/sources/` (read as
+    SparkSources for Feast's Spark offline store when `spark`)."""
 
-    def source(name: str, timestamp_field: str) -> FileSource:
-        return FileSource(
-            name=f"{name}_source",
-            path=str(source_path(work_dir, name).resolve()),
-            timestamp_field=timestamp_field,
-        )
+    def source(name: str, timestamp_field: str) -> Any:
+        path = str(source_path(work_dir, name).resolve())
+        if spark:
+            from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import (
+                SparkSource,
+            )
+
+            return SparkSource(
+                name=f"{name}_source",
+                path=path,
+                file_format="parquet",
+                timestamp_field=timestamp_field,
+            )
+        return FileSource(name=f"{name}_source", path=path, timestamp_field=timestamp_field)
 
     views = [
         FeatureView(

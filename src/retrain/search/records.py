@@ -13,8 +13,9 @@ from retrain.search.ensemble import Ensemble
 from retrain.search.preprocess import FeatureColumns
 
 # Why the search stopped: this process ran its `train.budget.trials`, or the
-# `train.budget.seconds` deadline passed, or something else ended Optuna's loop.
-StopReason = Literal["trials", "seconds", "other"]
+# `train.budget.seconds` deadline passed, or something else ended Optuna's loop; `finalize`:
+# no search here, the decision over a shared study's trials (`retrain train --finalize`).
+StopReason = Literal["trials", "seconds", "other", "finalize"]
 
 
 @dataclass(frozen=True)

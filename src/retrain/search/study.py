@@ -12,6 +12,13 @@ deadline, and a running trial stops at its next fold boundary (recorded as prune
 `budget`) — except while no trial has completed yet, so there is always a model. The refit is
 not part of the search seconds; it is measured and reported separately (search.json `refit_s`).
 
+Several workers (processes or CI jobs) with the same `train.storage` share one study. Each
+complete trial's out-of-fold predictions then go to the same database (`retrain.search.oofstore`),
+so the decision — the best trial and the ensemble — is taken from *all* the study's trials, ties
+broken by trial number: a pure function of the study's finished trials, whichever worker
+finished last. `finalize_search` takes that decision after the workers, without running a trial
+(`retrain train --finalize`).
+
 The inputs are checked once, before the search, by `retrain.training.check_training_data`.
 """
 
@@ -34,6 +41,7 @@ from retrain.scoring import predict_scores
 from retrain.search.cv import Fold, shuffled_folds, time_folds
 from retrain.search.ensemble import Ensemble, select_ensemble, voting_model
 from retrain.search.families import build_pipeline, get_family
+from retrain.search.oofstore import OofStore
 from retrain.search.preprocess import FeatureColumns, feature_columns
 from retrain.search.records import SearchResult, StopReason, TrialRecord
 from retrain.search.tracker import NullTracker, Tracker
@@ -154,6 +162,7 @@ def run_search(
     folds = make_folds(train_df, settings)
     X, y = split_xy(train_df, settings)
     study = _open_study(train_df, settings)
+    store = OofStore(settings.train.storage) if settings.train.storage else None
     budget = settings.train.budget
     started = time.monotonic()
     watch = _BudgetWatch(
@@ -162,7 +171,7 @@ def run_search(
         tracker=tracker or NullTracker(),
         metric=settings.primary_metric,
     )
-    objective = _Objective(settings, columns, folds, X, y, deadline=watch.deadline)
+    objective = _Objective(settings, columns, folds, X, y, deadline=watch.deadline, store=store)
     # Fixed thread count: oversubscribed OpenMP spin-waits cost HGB 4x on a busy 2-core box.
     with threadpool_limits(limits=settings.train.n_jobs):
         # The budget is enforced by `watch` (which records why it stopped); n_trials is the
@@ -174,22 +183,98 @@ def run_search(
             show_progress_bar=sys.stderr.isatty(),
         )
     search_s = time.monotonic() - started
-    records, best = _finished(study)
+    return _decide(
+        study,
+        settings,
+        store,
+        local_oof=objective.oof,
+        truth=[y[f.valid_rows] for f in folds],
+        base=dict(
+            local_trials=watch.local,
+            search_s=search_s,
+            stopped_by=watch.stopped_by or "other",
+            folds=[f.valid_period for f in folds],
+            columns=columns,
+        ),
+    )
+
+
+def finalize_search(train_df: Any, settings: SearchSettings) -> SearchResult:
+    """The decision of a shared study after its workers: no trial run, nothing sampled.
+
+    The best trial and the ensemble come from every finished trial of the study (the
+    out-of-fold predictions from `retrain.search.oofstore`); `fit_best` then refits once.
+    """
+    import optuna
+
+    url = settings.train.storage
+    if url is None:
+        raise UserError(
+            "--finalize needs a shared study, but train.storage is null",
+            "set train.storage (e.g. postgresql+psycopg://user@host/db) for the workers and "
+            "the finalize step",
+        )
+    name = f"{settings.train.study_name}-{study_fingerprint(train_df, settings)}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=_storage(url))
+    except KeyError:
+        raise UserError(
+            f"no study {name!r} in train.storage: no worker searched this data with these params",
+            "run the `retrain train --search-only --worker N` workers first, with the same "
+            "train table and params.yaml",
+        ) from None
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if running:
+        log.warning(
+            "finalize: %d trial(s) still running (%s) are left out; finalize after the workers",
+            len(running),
+            ", ".join(str(t.number) for t in running),
+        )
+    columns = columns_for(train_df, settings)
+    folds = make_folds(train_df, settings)
+    _, y = split_xy(train_df, settings)
+    return _decide(
+        study,
+        settings,
+        OofStore(url),
+        local_oof={},
+        truth=[y[f.valid_rows] for f in folds],
+        base=dict(
+            local_trials=[],
+            search_s=0.0,
+            stopped_by="finalize",
+            folds=[f.valid_period for f in folds],
+            columns=columns,
+        ),
+    )
+
+
+def _decide(
+    study: Any,
+    settings: SearchSettings,
+    store: OofStore | None,
+    *,
+    local_oof: dict[int, list[np.ndarray]],
+    truth: list[np.ndarray],
+    base: dict[str, Any],
+) -> SearchResult:
+    """Best trial and ensemble from the study's finished trials (all workers' with a store)."""
+    records, best = _finished(study, settings.greater_is_better)
     complete = [t for t in records if t.state == "complete"]
+    if store is not None:
+        oof = store.load(study.study_name, [t.number for t in complete])
+        store.close()
+    else:
+        oof = local_oof
     return SearchResult(
         primary_metric=settings.primary_metric,
         greater_is_better=settings.greater_is_better,
         study_name=study.study_name,
         best=best,
         trials=records,
-        local_trials=watch.local,
-        search_s=search_s,
-        stopped_by=watch.stopped_by or "other",
-        folds=[f.valid_period for f in folds],
-        columns=columns,
-        ensemble=_choose_ensemble(
-            complete, objective.oof, [y[f.valid_rows] for f in folds], settings
-        ),
+        ensemble=_choose_ensemble(complete, oof, truth, settings),
+        **base,
     )
 
 
@@ -219,7 +304,9 @@ def _open_study(train_df: Any, settings: SearchSettings) -> Any:
         direction="maximize" if settings.greater_is_better else "minimize",
         load_if_exists=True,
     )
-    if not study.trials:
+    # Worker 0 enqueues them, once per study: workers starting together would each see an empty
+    # study and measure the same defaults twice (half of a small shared budget).
+    if settings.worker == 0:
         _enqueue_defaults(study, settings)
     return study
 
@@ -231,7 +318,10 @@ def _enqueue_defaults(study: Any, settings: SearchSettings) -> None:
         if name not in candidates:
             continue
         defaults = get_family(name).default_params(candidates[name], settings.task)
-        study.enqueue_trial({"family": name, **{f"{name}.{k}": v for k, v in defaults.items()}})
+        study.enqueue_trial(
+            {"family": name, **{f"{name}.{k}": v for k, v in defaults.items()}},
+            skip_if_exists=True,  # already measured (or waiting) in this study
+        )
 
 
 def _storage(url: str | None) -> Any:
@@ -302,6 +392,8 @@ class _Objective:
     X: Any
     y: np.ndarray
     deadline: float
+    # Where every worker of a shared study leaves its trials' out-of-fold predictions.
+    store: OofStore | None = None
     # Out-of-fold predictions of this process's complete trials, for ensemble selection.
     oof: dict[int, list[np.ndarray]] = field(default_factory=dict)
 
@@ -328,6 +420,8 @@ class _Objective:
             threshold = best_f1_threshold(np.concatenate(truth), np.concatenate(predictions))
             trial.set_user_attr("threshold", threshold)
         self.oof[trial.number] = predictions
+        if self.store is not None:
+            self.store.save(trial.study.study_name, trial.number, predictions)
         return float(np.mean(scores))
 
     def _configure(self, trial: Any) -> tuple[str, dict[str, Any]]:
@@ -410,17 +504,26 @@ def _record(trial: Any) -> TrialRecord:
     )
 
 
-def _finished(study: Any) -> tuple[list[TrialRecord], TrialRecord]:
-    """Every finished trial of the study (all workers), and the best; at least one complete."""
+def _finished(study: Any, greater_is_better: bool = True) -> tuple[list[TrialRecord], TrialRecord]:
+    """Every finished trial of the study (all workers), and the best; at least one complete.
+
+    The best is the top CV score, the lowest trial number among equal scores (Optuna's own
+    `best_trial` leaves ties to the database's row order).
+    """
     from optuna.trial import TrialState
 
     finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    records = [_record(t) for t in study.get_trials(deepcopy=False, states=finished)]
-    if not any(t.state == "complete" for t in records):
+    records = sorted(
+        (_record(t) for t in study.get_trials(deepcopy=False, states=finished)),
+        key=lambda t: t.number,
+    )
+    complete = [t for t in records if t.state == "complete"]
+    if not complete:
         raise UserError(
             "no search trial completed", "raise train.budget.seconds or train.budget.trials"
         )
-    return records, _record(study.best_trial)
+    sign = -1.0 if greater_is_better else 1.0
+    return records, min(complete, key=lambda t: (sign * float(t.cv_score or 0.0), t.number))
 
 
 def _choose_ensemble(
@@ -429,13 +532,13 @@ def _choose_ensemble(
     truth: list[np.ndarray],
     settings: SearchSettings,
 ) -> Ensemble | None:
-    """A soft vote of this process's complete trials when it beats the best one on CV."""
+    """A soft vote of complete trials (with predictions in `oof`) when it beats the best one on
+    CV. Ranked by CV score, then trial number: the same trials give the same choice in any order."""
     options = settings.train.ensemble
     if not options.enabled:
         return None
-    by_score = sorted(
-        complete, key=lambda t: float(t.cv_score or 0.0), reverse=settings.greater_is_better
-    )
+    sign = -1.0 if settings.greater_is_better else 1.0
+    by_score = sorted(complete, key=lambda t: (sign * float(t.cv_score or 0.0), t.number))
     return select_ensemble(
         oof,
         truth,

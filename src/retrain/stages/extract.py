@@ -57,6 +57,7 @@ def cli(argv: list[str]) -> int:
             options.feast.history_publish_lag_hours,
             options.feast.delayed_above_minutes,
             options.feast.recent_horizon_hours,
+            offline_store=options.feast.offline_store,
         )
         how = f"Feast point-in-time join {join_seconds:.1f} s"
     else:

@@ -18,7 +18,7 @@ from retrain.artifacts import (
 )
 from retrain.errors import UserError
 from retrain.prepared import read_table
-from retrain.training import check_training_data, train
+from retrain.training import check_training_data, require_shared_study, search_only, train
 
 log = logging.getLogger("retrain.train")
 
@@ -50,12 +50,46 @@ def _run_record(search: SearchSummary) -> dict[str, dict[str, Any]]:
     return {"params": params, "metrics": metrics, "tags": tags}
 
 
+def _search_only(frame: Any, settings: Any, tracker: Any) -> int:
+    """A worker: its trials go to the shared study (and MLflow); the decision is --finalize's."""
+    try:
+        result = search_only(frame, settings, tracker)
+    except BaseException:
+        tracker.fail()
+        raise
+    tracker.finish(
+        params={},
+        metrics={
+            "n_trials_this_worker": len(result.local_trials),
+            "n_trials": len(result.trials),
+            "search_s": result.search_s,
+            f"study_best_cv_{result.primary_metric}": result.best.cv_score,
+        },
+        tags={"study_name": result.study_name, "stopped_by": result.stopped_by},
+        artifacts={},
+    )
+    log.info(
+        "worker %d: %d trial(s) in %.1fs (stopped by %s); study %s has %d, best so far trial %d "
+        "(cv %s %.4f); run `retrain train --finalize` after the last worker",
+        settings.worker,
+        len(result.local_trials),
+        result.search_s,
+        result.stopped_by,
+        result.study_name,
+        len(result.trials),
+        result.best.number,
+        result.primary_metric,
+        result.best.cv_score,
+    )
+    return 0
+
+
 def cli(argv: list[str]) -> int:
     from retrain import logs
 
     parser = argparse.ArgumentParser(prog="retrain train", description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=Path, required=True, help="prepared train.parquet")
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--out", type=Path, help="output directory (not with --search-only)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument(
         "--worker",
@@ -63,9 +97,23 @@ def cli(argv: list[str]) -> int:
         default=0,
         help="index of this worker when several processes share one study (train.storage)",
     )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--search-only",
+        action="store_true",
+        help="a worker of a shared study (train.storage): run trials, write no model",
+    )
+    mode.add_argument(
+        "--finalize",
+        action="store_true",
+        help="after the workers: pick the best trial and ensemble from ALL the study's "
+        "trials, refit once, write the outputs (runs no trial)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logs.setup(args.verbose)
+    if args.out is None and not args.search_only:
+        parser.error("--out is required (except with --search-only)")
     if args.worker < 0:
         raise UserError(f"--worker must be >= 0, got {args.worker}", "pass 0, 1, 2, ...")
 
@@ -78,6 +126,9 @@ def cli(argv: list[str]) -> int:
     params = load_params(args.params)
     settings = SearchSettings.from_params(params, worker=args.worker)
     frame = read_table(args.train, "train table")
+    for flag, given in (("--search-only", args.search_only), ("--finalize", args.finalize)):
+        if given:
+            require_shared_study(settings, flag)
     check_training_data(frame, settings)  # before a run is even opened
 
     root = Path.cwd()
@@ -90,7 +141,8 @@ def cli(argv: list[str]) -> int:
     tracker.close_stale_runs(params.train.stale_run_hours)  # runs a killed train left RUNNING
     budget = params.train.budget
     tracker.start(
-        run_name=f"train-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-w{args.worker}",
+        run_name=f"train-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-"
+        + ("final" if args.finalize else f"w{args.worker}"),
         tags={**lineage_tags, "task": settings.task, "primary_metric": settings.primary_metric},
         params={
             "budget.trials": budget.trials,
@@ -103,8 +155,10 @@ def cli(argv: list[str]) -> int:
             "n_train": len(frame),
         },
     )
+    if args.search_only:
+        return _search_only(frame, settings, tracker)
     try:
-        outcome = train(frame, settings, tracker)
+        outcome = train(frame, settings, tracker, finalize=args.finalize)
         search = outcome.search
         save_model(outcome.model, args.out / "model.skops")
         outcome.leaderboard.write(args.out / "leaderboard.json")
