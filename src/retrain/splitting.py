@@ -60,7 +60,8 @@ def _label_values(target: pd.Series, base: BaseSection) -> pd.Series:
             f"target column {base.target!r} holds text ({len(values)} values: {values[:10]}) "
             "and base.positive_label is null",
             'set base.positive_label to the positive class, e.g. positive_label: "yes" '
-            "(quoted); multiclass targets (more than two classes) are not supported yet",
+            "(quoted); for more than two classes set base.task: multiclass and base.classes "
+            "(retrain init writes them)",
         )
     numbers = target.astype("float64")
     if base.positive_above is None:
@@ -69,7 +70,8 @@ def _label_values(target: pd.Series, base: BaseSection) -> pd.Series:
                 f"base.positive_above is null, so {base.target!r} must hold 0/1, but it has "
                 f"{sorted(numbers.unique().tolist())[:5]}",
                 "set base.positive_above to the threshold that defines the positive class, or "
-                "base.positive_label to the positive value (multiclass is not supported yet)",
+                "base.positive_label to the positive value (more than two classes: base.task: "
+                "multiclass with base.classes)",
             )
         return numbers.astype("int64")
     return (numbers > base.positive_above).astype("int64")

@@ -25,6 +25,7 @@ import json
 import os
 import pwd
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -110,7 +111,15 @@ def run_as_prefix() -> list[str]:
             "run `retrain stack up` as a normal user, or install Debian's postgresql package "
             "(it creates the postgres user)",
         ) from None
-    return ["runuser", "-u", ROOT_RUN_AS, "--"]
+    # util-linux installs runuser in /usr/sbin, which a minimal PATH (CI's) leaves out.
+    runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+    if runuser is None:
+        raise UserError(
+            "running as root, and PostgreSQL's initdb refuses root: `runuser` (util-linux) "
+            "was not found to run it as the postgres user",
+            "install util-linux, or run `retrain stack up` as a normal user",
+        )
+    return [runuser, "-u", ROOT_RUN_AS, "--"]
 
 
 def pid_alive(pid: int, expect: str | None = None) -> bool:
