@@ -156,5 +156,7 @@ def test_multiclass_without_its_classes_is_refused_at_params_load() -> None:
 def test_three_text_classes_without_positive_label_name_the_limit() -> None:
     frame = table().assign(verdict=["good", "bad", "ugly", "good"] * 2)
     params = parse_params(fitting(base={"positive_label": None}))
-    with pytest.raises(UserError, match="more than two classes set base.task: multiclass and base.classes"):
+    with pytest.raises(
+        UserError, match="more than two classes set base.task: multiclass and base.classes"
+    ):
         check_params_against_table(params, frame)
