@@ -132,6 +132,8 @@ def test_two_workers_and_one_finalize_on_postgresql(project: Path, postgres_url:
     # And the decision is at least as good as the best trial either worker ran (each worker
     # alone would have shipped only its own best, as before the finalize step)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    # (a worker whose trials were all pruned, which depends on timing, has nothing to compare)
+    assert complete
     for worker in (0, 1):
         own = [t.value for t in complete if t.user_attrs["worker"] == worker]
-        assert own and first["cv_score"] >= max(own)
+        assert not own or first["cv_score"] >= max(own)
