@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import measure, save
+from harness import measure, save, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "flight-delay"
@@ -28,17 +28,6 @@ CLIENT_LOOKUP = (
     "uri = sys.argv[1]; c = MlflowClient(tracking_uri=uri, registry_uri=uri);"
     "print(c.get_model_version_by_alias(sys.argv[2], 'champion').version)"
 )
-
-
-def _median(runs: list[dict[str, float]]) -> dict[str, float]:
-    import statistics
-
-    return {
-        "runs": len(runs),
-        "wall_s_median": round(statistics.median(r["wall_s"] for r in runs), 3),
-        "cpu_s_median": round(statistics.median(r["cpu_s"] for r in runs), 3),
-        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-    }
 
 
 def main() -> None:
@@ -90,9 +79,9 @@ def main() -> None:
             "load_average": os.getloadavg(),
             "registry_json": version[:200],
             "dvc_status_after": status.strip()[:500],
-            "noop_dvc_repro": _median(repro),
-            "champion_stage (retrain gate --lookup-champion)": _median(stage),
-            "peer: MlflowClient.get_model_version_by_alias in a fresh process": _median(client),
+            "noop_dvc_repro": summarize(repro),
+            "champion_stage (retrain gate --lookup-champion)": summarize(stage),
+            "peer: MlflowClient.get_model_version_by_alias in a fresh process": summarize(client),
         },
     )
     print(path.read_text())

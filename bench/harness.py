@@ -38,10 +38,14 @@ def measure(
 
 
 def repeat(cmd: list[str], n: int, **kwargs: Any) -> dict[str, Any]:
-    runs = [measure(cmd, **kwargs) for _ in range(n)]
+    return summarize([measure(cmd, **kwargs) for _ in range(n)])
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of `measure` results (e.g. runs of several commands alternated by the caller)."""
     walls = [r["wall_s"] for r in runs]
     return {
-        "runs": n,
+        "runs": len(runs),
         "wall_s_median": round(statistics.median(walls), 3),
         "wall_s_min": min(walls),
         "cpu_s_median": round(statistics.median(r["cpu_s"] for r in runs), 3),

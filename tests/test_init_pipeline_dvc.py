@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline_support import tool_env
+
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = "budget: {trials: 40, seconds: 60}"
 SMALL = "budget: {trials: 3, seconds: 30}"
@@ -28,14 +30,7 @@ def run(args: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> subprocess.Co
         for k, v in os.environ.items()
         if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     }
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        DVC_NO_ANALYTICS="1",
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@example.com",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@example.com",
-    )
+    env = tool_env(env)
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=2400)
     assert done.returncode in ok, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline_support import tool_env
 from retrain.cli import main
 from retrain.errors import UserError
 from retrain.stack import PG_BIN_ENV, Stack, exports, find_pg_bin, pid_alive
@@ -130,15 +130,7 @@ def test_pipeline_and_promote_against_the_team_stack(
     assert {name: server.read_pid(name) for name in pids} == pids
 
     # given: a project on a public table whose tracking, registry and study are the stack's
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | urls
-    env |= {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DVC_NO_ANALYTICS": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
+    env = tool_env({k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | urls)
     repo = tmp_path / "repo"
     (repo / "data").mkdir(parents=True)
     for name in ("dvc.yaml", ".gitignore"):

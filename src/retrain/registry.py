@@ -16,7 +16,6 @@ production; `previous` = the champion before the last promotion.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -148,8 +147,7 @@ class MlflowRegistry:
 
         logs.quiet_environment()
         self.uri = tracking_uri or tracking.tracking_uri()
-        for key, value in tracking.HTTP_DEFAULTS.items():  # the REST fast path reads them too
-            os.environ.setdefault(key, value)
+        tracking.set_http_defaults()  # the REST fast path (registry_query) reads them too
         self._mlflow_client: Any = None
 
     @property

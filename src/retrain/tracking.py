@@ -40,12 +40,17 @@ def artifact_location(root: Path | None = None) -> str | None:
     return (Path(uri[len("sqlite:///") :]).parent / DEFAULT_ARTIFACTS).as_uri()
 
 
+def set_http_defaults() -> None:
+    """HTTP_DEFAULTS into the environment, where the user has not set them (no mlflow import)."""
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def prepare_client(uri: str) -> None:
     """Before the first MLflow client talks to `uri`: the HTTP timeout/retry defaults above
     (every client of the project: registry, training tracker), and for a server no feast
     request-header plugin."""
-    for key, value in HTTP_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    set_http_defaults()
     if uri.startswith(("http://", "https://")):
         skip_feast_header_plugin()
 
