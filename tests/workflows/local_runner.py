@@ -5,7 +5,11 @@ Faithful where it runs something, and refusing (ValueError) what it does not emu
 - Jobs: `needs` (topological order; a job whose needs did not all succeed is skipped unless its
   `if:` says otherwise), job `if:`, `outputs` (evaluated after the steps), `environment`
   (its secrets overlay the repository's, as environment secrets do), `env`, `defaults.run`
-  (`shell`, `working-directory`), `timeout-minutes`, `permissions`. Each job of
+  (`shell`, `working-directory`), `timeout-minutes`, `permissions`, `strategy` (`matrix` with
+  lists, `include`/`exclude` as GitHub documents them, `fail-fast` (default true: after a failed
+  leg the rest are cancelled), `max-parallel`; legs run one after another with the `matrix` and
+  `strategy` contexts; `needs.<job>.result` is failure if any leg failed; a job-level `if:`
+  cannot see `matrix`, as on GitHub). Each job of
   `run_workflow` starts on a fresh runner: a fresh clone at the event's commit, an empty PATH
   addition, no files from other jobs except through artifacts.
 - Steps: `run:` with GitHub's shells: no `shell:` = `bash -e {0}` (no pipefail), `shell: bash`
@@ -17,7 +21,7 @@ Faithful where it runs something, and refusing (ValueError) what it does not emu
 - Expressions: literals, contexts (github, env, secrets, inputs, steps, needs, runner, vars),
   `== != < <= > >= && || !` and parentheses with GitHub's loose equality (strings compared
   case-insensitively, mixed types converted to numbers), `startsWith`, `endsWith`,
-  `contains`, `format`, `success()`, `failure()`, `always()`, `cancelled()`; booleans render
+  `contains`, `format`, `fromJSON`, `success()`, `failure()`, `always()`, `cancelled()`; booleans render
   as `true`/`false`.
 - `uses:` steps are replaced by local equivalents (checkout = the clone this runner made;
   setup-python = the Python 3.11 this suite runs on, put on PATH; setup-uv = the project's
@@ -57,8 +61,10 @@ SHELLS = {
 WORKFLOW_KEYS = {"name", "run-name", "on", "permissions", "concurrency", "env", "defaults", "jobs"}
 JOB_KEYS = {
     "name", "runs-on", "timeout-minutes", "permissions", "environment", "outputs", "env",
-    "steps", "needs", "if", "defaults",
+    "steps", "needs", "if", "defaults", "strategy",
 }  # fmt: skip
+STRATEGY_KEYS = {"matrix", "fail-fast", "max-parallel"}
+MAX_MATRIX_LEGS = 256  # GitHub's limit per workflow run
 STEP_KEYS = {
     "name", "id", "if", "uses", "with", "run", "env", "shell", "working-directory",
     "continue-on-error", "timeout-minutes",
@@ -84,8 +90,10 @@ class StepResult:
 class JobResult:
     steps: list[StepResult]
     summary: str
-    result: str = "success"  # success | failure | skipped
+    result: str = "success"  # success | failure | skipped | cancelled
     outputs: dict[str, str] = field(default_factory=dict)
+    legs: list[JobResult] = field(default_factory=list)  # a matrix job's legs, in order
+    matrix: dict[str, Any] = field(default_factory=dict)  # this leg's matrix values
 
     @property
     def failed(self) -> bool:
@@ -181,7 +189,7 @@ def render(value: Any) -> str:
 class Expression:
     """A recursive-descent evaluator for GitHub's expression language (the subset above)."""
 
-    FUNCTIONS = ("startsWith", "endsWith", "contains", "format")
+    FUNCTIONS = ("startsWith", "endsWith", "contains", "format", "fromJSON")
     STATUS = ("success", "failure", "always", "cancelled")
 
     def __init__(self, text: str, context: dict[str, Any], status: dict[str, bool]) -> None:
@@ -293,6 +301,11 @@ class Expression:
             return self.status[name]
         if name not in self.FUNCTIONS:
             raise self.fail()
+        if name == "fromJSON":
+            try:  # GitHub fails the run on text that is not JSON
+                return json.loads(render(args[0]))
+            except json.JSONDecodeError:
+                raise self.fail() from None
         if name == "format":
             text = render(args[0])
             return re.sub(r"\{(\d+)\}", lambda m: render(args[1 + int(m.group(1))]), text)
@@ -388,8 +401,12 @@ class Runner:
         needs: dict[str, JobResult],
         env: dict[str, str],
         secrets: dict[str, str],
+        leg: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        # `matrix`/`strategy` exist only inside a job's legs (not in a job-level `if:`).
+        legs = {} if leg is None else {"matrix": leg["matrix"], "strategy": leg["strategy"]}
         return {
+            **legs,
             "github": self.github_context(),
             "env": dict(env),
             "secrets": {"GITHUB_TOKEN": self.github_token, **secrets},
@@ -477,7 +494,6 @@ class Runner:
         needs = needs or {}
         if set(_needs(job)) - set(needs) and needs:
             raise ValueError(f"job {job_id}: results of {_needs(job)} are needed")
-        self.added_path = []  # every job starts on a fresh runner
         environment = job.get("environment")
         if isinstance(environment, dict):
             environment = environment.get("name")
@@ -488,28 +504,65 @@ class Runner:
         context = self._context({}, needs, {}, secrets)
         if not condition(job.get("if", "success()"), context, job_status):
             return JobResult([], "", result="skipped")
-        summary = self.artifacts.parent / f"summary-{job_id}.md"
+        if "strategy" not in job:
+            return self._run_leg(workflow, job_id, needs, secrets, None)
+        strategy = job["strategy"]
+        _check_keys(strategy, STRATEGY_KEYS, f"job {job_id} strategy")
+        if "outputs" in job:
+            raise ValueError(f"job {job_id}: outputs of a matrix job are not emulated")
+        combos = expand_matrix(strategy.get("matrix"), f"job {job_id}")
+        fail_fast = truthy(strategy.get("fail-fast", True))
+        legs: list[JobResult] = []
+        for index, combo in enumerate(combos):
+            if fail_fast and any(leg.failed for leg in legs):
+                legs.append(JobResult([], "", result="cancelled", matrix=combo))
+                continue
+            leg = {
+                "matrix": combo,
+                "strategy": {
+                    "fail-fast": fail_fast,
+                    "job-index": index,
+                    "job-total": len(combos),
+                    "max-parallel": strategy.get("max-parallel", len(combos)),
+                },
+            }
+            legs.append(self._run_leg(workflow, job_id, needs, secrets, leg, f"-{index}"))
+        failed = any(leg.result in ("failure", "cancelled") for leg in legs)
+        return JobResult([], "", "failure" if failed else "success", legs=legs)
+
+    def _run_leg(
+        self,
+        workflow: dict[str, Any],
+        job_id: str,
+        needs: dict[str, JobResult],
+        secrets: dict[str, str],
+        leg: dict[str, Any] | None,
+        suffix: str = "",
+    ) -> JobResult:
+        job = workflow["jobs"][job_id]
+        self.added_path = []  # every job (and every leg of a matrix) starts on a fresh runner
+        summary = self.artifacts.parent / f"summary-{job_id}{suffix}.md"
         summary.write_text("")
         defaults = {**workflow.get("defaults", {}).get("run", {}),
                     **job.get("defaults", {}).get("run", {})}  # fmt: skip
         env: dict[str, str] = {}
         for scope in (workflow.get("env", {}), job.get("env", {})):
             for k, v in scope.items():
-                env[k] = interpolate(v, self._context({}, needs, env, secrets), _status(False))
+                env[k] = interpolate(v, self._context({}, needs, env, secrets, leg), _status(False))
         steps: dict[str, StepResult] = {}
         results: list[StepResult] = []
         failed = False
         for index, step in enumerate(job["steps"]):
             _check_keys(step, STEP_KEYS, f"job {job_id} step {index}")
             name = step.get("name") or step.get("uses") or f"step {index}"
-            ctx = self._context(steps, needs, env, secrets)
+            ctx = self._context(steps, needs, env, secrets, leg)
             if not condition(step.get("if", "success()"), ctx, _status(failed)):
                 results.append(StepResult(name, "skipped"))
                 continue
             started = time.perf_counter()
             step_env = dict(env)
             for k, v in step.get("env", {}).items():
-                step_env[k] = interpolate(v, self._context(steps, needs, step_env, secrets),
+                step_env[k] = interpolate(v, self._context(steps, needs, step_env, secrets, leg),
                                           _status(failed))  # fmt: skip
             if "uses" in step:
                 result = self._uses(step, name, ctx)
@@ -526,11 +579,14 @@ class Runner:
             if "id" in step:
                 steps[step["id"]] = result
             failed = failed or result.conclusion == "failure"
-        ctx = self._context(steps, needs, env, secrets)
+        ctx = self._context(steps, needs, env, secrets, leg)
         outputs = {
             k: interpolate(v, ctx, _status(failed)) for k, v in job.get("outputs", {}).items()
         }
-        return JobResult(results, summary.read_text(), "failure" if failed else "success", outputs)
+        result = "failure" if failed else "success"
+        return JobResult(
+            results, summary.read_text(), result, outputs, matrix=(leg or {}).get("matrix", {})
+        )
 
     def _run(
         self,
@@ -642,6 +698,47 @@ class Runner:
         link.unlink(missing_ok=True)
         link.symlink_to(project_uv())
         self.added_path.insert(0, str(bindir))
+
+
+def expand_matrix(matrix: Any, where: str) -> list[dict[str, Any]]:
+    """GitHub's matrix expansion: the product of the list-valued keys, minus each `exclude`
+    entry (a partial combination), then each `include` entry added to every combination it
+    extends without overwriting an original value, or appended as a new combination if it
+    extends none."""
+    if not isinstance(matrix, dict) or not matrix:
+        raise ValueError(f"{where}: strategy.matrix must be a non-empty mapping")
+    include = matrix.get("include", [])
+    exclude = matrix.get("exclude", [])
+    axes = {k: v for k, v in matrix.items() if k not in ("include", "exclude")}
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{where}: matrix.{key} must be a non-empty list")
+    combos: list[dict[str, Any]] = [{}] if axes else []
+    for key, values in axes.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+    for entry in exclude:
+        unknown = set(entry) - set(axes)
+        if unknown:
+            raise ValueError(f"{where}: matrix.exclude names {sorted(unknown)}, not matrix keys")
+        combos = [c for c in combos if any(c[k] != v for k, v in entry.items())]
+    # Only combinations of the product are extended; an appended one is never extended later
+    # (GitHub's documented example: a second `fruit: banana` entry makes a combination of its own).
+    originals = [dict(c) for c in combos]
+    appended: list[dict[str, Any]] = []
+    for entry in include:
+        extended = False
+        for combo, original in zip(combos, originals, strict=True):
+            if all(original.get(k, v) == v for k, v in entry.items()):
+                combo.update(entry)
+                extended = True
+        if not extended:
+            appended.append(dict(entry))
+    combos += appended
+    if not combos:
+        raise ValueError(f"{where}: the matrix has no combination left")
+    if len(combos) > MAX_MATRIX_LEGS:
+        raise ValueError(f"{where}: {len(combos)} matrix legs, GitHub allows {MAX_MATRIX_LEGS}")
+    return combos
 
 
 def _status(failed: bool) -> dict[str, bool]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from workflows.local_runner import evaluate, make_runner
+from workflows.local_runner import evaluate, expand_matrix, make_runner
 
 
 def run(tmp_path: Path, text: str, **kwargs: Any) -> dict:
@@ -50,6 +50,8 @@ def test_expressions_compare_like_github() -> None:
     assert evaluate("github.event.missing == ''", ctx, status) is True  # null == '' (0 == 0)
     assert evaluate("!(startsWith(github.ref, 'refs/heads/m') && false)", ctx, status) is True
     assert evaluate("format('{0}-{1}', 'a', github.event.n)", ctx, status) == "a-7"
+    assert evaluate("2 < fromJSON('3')", ctx, status) is True  # a number, not the text '3'
+    assert evaluate("'10' < fromJSON('9')", ctx, status) is False
     assert evaluate("github.event.n > 3 || 'x'", ctx, status) is True
     for bad in ("toJSON(github)", "github.event.*", "hashFiles('x')", "matrix.os == 'x'"):
         with pytest.raises(ValueError, match="not supported"):
@@ -124,7 +126,7 @@ jobs:
 @pytest.mark.parametrize(
     ("fragment", "message"),
     [
-        ("    strategy: {matrix: {os: [a]}}\n", "not emulated"),
+        ("    strategy: {matrix: {os: [a]}, retry: 1}\n", "not emulated"),
         ("    services: {db: {image: x}}\n", "not emulated"),
         ("    container: node\n", "not emulated"),
     ],
@@ -147,3 +149,91 @@ def test_unknown_job_constructs_raise(tmp_path: Path, fragment: str, message: st
 def test_unknown_step_constructs_raise(tmp_path: Path, step: str) -> None:
     with pytest.raises(ValueError):
         run(tmp_path, f"on: push\njobs:\n  a:\n    steps: [{step}]\n")
+
+
+def test_matrix_expands_as_github_documents() -> None:
+    # given GitHub's own include/exclude example ("Expanding or adding matrix configurations")
+    matrix = {
+        "fruit": ["apple", "pear"],
+        "animal": ["cat", "dog"],
+        "include": [
+            {"color": "green"},
+            {"color": "pink", "animal": "cat"},
+            {"fruit": "apple", "shape": "circle"},
+            {"fruit": "banana"},
+            {"fruit": "banana", "animal": "cat"},
+        ],
+    }
+    # when it is expanded, then the combinations are exactly the documented six
+    combos = expand_matrix(matrix, "job")
+    assert sorted(combos, key=repr) == sorted(
+        [
+            {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
+            {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
+            {"fruit": "pear", "animal": "cat", "color": "pink"},
+            {"fruit": "pear", "animal": "dog", "color": "green"},
+            {"fruit": "banana"},
+            {"fruit": "banana", "animal": "cat"},
+        ],
+        key=repr,
+    )
+    # and exclude drops the partial combinations it names (before include)
+    assert expand_matrix(
+        {"os": ["a", "b"], "v": [1, 2], "exclude": [{"os": "a", "v": 2}]}, "j"
+    ) == [
+        {"os": "a", "v": 1},
+        {"os": "b", "v": 1},
+        {"os": "b", "v": 2},
+    ]
+    for bad in ({}, {"os": []}, {"os": "a"}, {"os": ["a"], "exclude": [{"arch": "x"}]}):
+        with pytest.raises(ValueError):
+            expand_matrix(bad, "job")
+
+
+def test_matrix_legs_fail_fast_and_the_job_if_cannot_see_matrix(tmp_path: Path) -> None:
+    jobs = run(
+        tmp_path,
+        """
+on: push
+jobs:
+  legs:
+    strategy:
+      matrix: {n: [1, 2, 3]}
+    steps:
+      - {id: s, if: "matrix.n != 2", run: 'echo "leg ${{ matrix.n }} of ${{ strategy.job-total }}"'}
+  fast:
+    strategy:
+      matrix: {n: [1, 2, 3]}
+    steps: [{run: 'test "${{ matrix.n }}" != 2'}]
+  slow:
+    strategy:
+      fail-fast: false
+      matrix: {n: [1, 2, 3]}
+    steps: [{run: 'test "${{ matrix.n }}" != 2'}]
+  after-fast:
+    needs: fast
+    if: "!cancelled() && needs.fast.result != 'failure'"
+    steps: [{run: "true"}]
+  after-legs:
+    needs: legs
+    steps: [{run: "true"}]
+""",
+    )
+    legs = jobs["legs"].legs
+    assert [leg.matrix for leg in legs] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert [leg.steps[0].outcome for leg in legs] == ["success", "skipped", "success"]
+    assert legs[2].steps[0].stdout.strip() == "leg 3 of 3"
+    assert jobs["legs"].result == "success" and jobs["after-legs"].result == "success"
+    # fail-fast (the default) cancels the legs after a failure; fail-fast: false runs them all
+    assert [leg.result for leg in jobs["fast"].legs] == ["success", "failure", "cancelled"]
+    assert [leg.result for leg in jobs["slow"].legs] == ["success", "failure", "success"]
+    assert jobs["fast"].result == "failure" and jobs["slow"].result == "failure"
+    assert jobs["after-fast"].result == "skipped"
+    # a job-level `if:` is evaluated before the matrix exists (GitHub: no matrix context there)
+    (tmp_path / "x").mkdir()
+    with pytest.raises(ValueError, match="not supported"):
+        run(
+            tmp_path / "x",
+            "on: push\njobs:\n  a:\n    if: matrix.n == 1\n"
+            "    strategy: {matrix: {n: [1]}}\n    steps: [{run: 'true'}]\n",
+        )

@@ -206,6 +206,36 @@ def test_without_a_dvc_remote_retrain_stops_before_any_work_and_opens_no_pr(
 
 
 @pytest.mark.integration
+def test_a_manual_run_with_two_search_workers_starts_one_matrix_leg_and_waits_for_it(
+    origin: Path, tmp_path: Path
+) -> None:
+    # given a manual run asking for two search workers, and no DVC remote (so the worker's
+    # data step fails the way a real misconfiguration would)
+    secrets = {"RETRAIN_BOT_TOKEN": "bot-token", "MLFLOW_TRACKING_URI": "sqlite:///x.db"}
+    base = tmp_path / "run"
+    base.mkdir()
+    sha = git("rev-parse", "main", cwd=origin)
+    inputs = {"reason": "manual run", "window": "", "search_workers": "2"}
+    event = {"inputs": inputs, "ref": "refs/heads/main", "repository": {"fork": False}}
+    runner = make_runner(base / "unused", sha, "workflow_dispatch", event, secrets, base,
+                         inputs=inputs, origin=origin)  # fmt: skip
+    # when retrain.yml runs
+    jobs = runner.run_workflow(load_workflow("retrain.yml"), fresh_checkouts(origin, base))
+    # then the matrix has three legs; only worker 1 (< 2) runs its steps, and it stops at the
+    # data step naming the missing secret
+    legs = jobs["search"].legs
+    assert [leg.matrix for leg in legs] == [{"worker": 1}, {"worker": 2}, {"worker": 3}]
+    assert {s.outcome for leg in legs[1:] for s in leg.steps} == {"skipped"}, describe(legs[1])
+    data = legs[0].step("Get the data")
+    assert data.outcome == "failure" and data.returncode == 2, describe(legs[0])
+    assert legs[0].step("Search").outcome == "skipped"
+    assert [leg.result for leg in legs] == ["failure", "success", "success"]  # no fail-fast
+    # and the build, which decides from every worker's trials, does not start on a failed search
+    assert jobs["search"].result == "failure"
+    assert jobs["build"].result == "skipped" and jobs["publish"].result == "skipped"
+
+
+@pytest.mark.integration
 @pytest.mark.slow
 def test_retrain_pr_squash_merge_promotes_and_revert_rolls_back(
     origin: Path, tmp_path: Path
