@@ -66,6 +66,10 @@ class FlightFeatureStore:
 
     def _offline_config(self) -> Any:
         if not self.spark:
+            if self.offline is None or self.offline.asof_join:
+                from retrain.featurestore.asof import AsofDuckDBOfflineStoreConfig
+
+                return AsofDuckDBOfflineStoreConfig()
             from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
 
             return DuckDBOfflineStoreConfig()
