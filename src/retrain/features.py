@@ -72,8 +72,10 @@ def cli(argv: list[str]) -> int:
     logs.setup()
     params = load_params(args.params)
     feast = params.extract.feast
-    store = FlightFeatureStore(args.feast_dir or feast.work_dir, feast.offline_store)
-    if not any(store.work_dir.glob("registry*.db")):
+    store = FlightFeatureStore(
+        args.feast_dir or feast.work_dir, feast.offline_store, feast.repo_config
+    )
+    if not store.has_registry():
         raise UserError(
             f"no Feast registry in {store.work_dir}", "run `retrain extract` (or dvc repro) first"
         )

@@ -89,6 +89,13 @@ class FeastOptions(Section):
     # never see its own departure.
     recent_horizon_hours: int = Field(2, ge=1, le=24)
     offline_store: OfflineStore = OfflineStore()
+    # Your own Feast repository's feature_store.yaml (relative to the project): its registry,
+    # online_store, offline_store, provider and project replace the defaults (file registry and
+    # SQLite online store in work_dir, offline_store above), so a team picks any store Feast
+    # supports without code changes. Relative paths in it are relative to its directory;
+    # ${VARS} are expanded as Feast does. The bundled views and parquet sources stay as they
+    # are. null: the defaults.
+    repo_config: ProjectPath | None = None
 
 
 class TableOptions(Section):
