@@ -27,6 +27,7 @@ replacement. Selected by its class path in Feast's `offline_store.type` (see sto
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -73,7 +74,10 @@ def _is_local_parquet(source: Any) -> bool:
         return False
     if fmt is None and not source.path.endswith(".parquet"):
         return False
-    return "://" not in source.path or source.path.startswith("file://")
+    if "://" in source.path and not source.path.startswith("file://"):
+        return False
+    # one file (a directory of parts is left to Feast's reader)
+    return not Path(source.path.removeprefix("file://")).is_dir()
 
 
 class ViewPlan:
