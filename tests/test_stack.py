@@ -182,3 +182,64 @@ def test_pipeline_and_promote_against_the_team_stack(
     while any(pid_alive(pid) for pid in pids.values() if pid) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not any(pid_alive(pid) for pid in pids.values() if pid), pids
+
+
+@pytest.mark.server
+@pytest.mark.integration
+def test_s3_objects_survive_down_and_up(tmp_path: Path) -> None:
+    pytest.importorskip("moto", reason="moto missing: install the team extras (make sync-team)")
+    import boto3
+
+    stack = Stack(tmp_path / ".stack")
+    try:
+        # given: a running S3 server holding objects in two buckets, keys with slashes/spaces
+        urls = stack.up(s3_only=True)
+
+        def client() -> object:
+            return boto3.client(
+                "s3",
+                endpoint_url=urls["AWS_ENDPOINT_URL"],
+                region_name=urls["AWS_DEFAULT_REGION"],
+                aws_access_key_id=urls["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=urls["AWS_SECRET_ACCESS_KEY"],
+            )
+
+        def contents(s3: object) -> dict[tuple[str, str], bytes]:
+            found = {}
+            for bucket in s3.list_buckets()["Buckets"]:  # type: ignore[attr-defined]
+                listed = s3.list_objects_v2(Bucket=bucket["Name"])  # type: ignore[attr-defined]
+                for item in listed.get("Contents", []):
+                    body = s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"]  # type: ignore[attr-defined]
+                    found[(bucket["Name"], item["Key"])] = body.read()
+            return found
+
+        s3 = client()
+        s3.create_bucket(Bucket="second")  # type: ignore[attr-defined]
+        objects = {
+            ("retrain-stack", "dvc/files/md5/ab/cdef"): bytes(range(256)) * 40,
+            ("retrain-stack", "mlflow/1/run a/artifacts/model.skops"): b"model",
+            ("retrain-stack", "gone-after-second-down"): b"x",
+            ("second", "top%level.txt"): b"",
+        }
+        for (bucket, key), body in objects.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)  # type: ignore[attr-defined]
+        pid = stack.read_pid("s3")
+
+        # when: the stack goes down (moto's memory is lost) and comes up again
+        stopped = stack.down()
+        assert any("4 object(s) saved" in line for line in stopped), stopped
+        assert pid is not None and not pid_alive(pid, "moto")
+        urls = stack.up(s3_only=True)
+        assert stack.read_pid("s3") != pid  # a new server process
+
+        # then: the new server holds exactly the same objects, byte for byte
+        assert contents(client()) == objects
+
+        # and a deletion before the next down stays deleted (the copy is replaced, not merged)
+        client().delete_object(Bucket="retrain-stack", Key="gone-after-second-down")  # type: ignore[attr-defined]
+        stack.down()
+        urls = stack.up(s3_only=True)  # the old port may still be taken: maybe a new one
+        expected = {k: v for k, v in objects.items() if k[1] != "gone-after-second-down"}
+        assert contents(client()) == expected
+    finally:
+        stack.down()

@@ -133,6 +133,7 @@ def feast_features(
     delayed_above_minutes: float,
     recent_horizon_hours: int,
     offline_store: OfflineStore | None = None,
+    repo_config: Path | None = None,
 ) -> tuple[pd.DataFrame, float]:
     """features.parquet content for source `feast`, and the point-in-time join's seconds."""
     from retrain.featurestore.sources import read_flights
@@ -147,7 +148,7 @@ def feast_features(
             f"{data_dir} holds {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC",
             "move extract.window in params.yaml inside the data's range",
         )
-    store = FlightFeatureStore(work_dir, offline_store)
+    store = FlightFeatureStore(work_dir, offline_store, repo_config)
     # History aggregates come from every flight in data/ (days before the window included);
     # the point-in-time join decides what each flight may see.
     store.build(data_dir, flights, publish_lag_hours, delayed_above_minutes, recent_horizon_hours)

@@ -5,8 +5,9 @@
 
 Uses the Feast work dir that `retrain extract` built (`extract.feast.work_dir`, its registry and
 sources) and the offline store of `extract.feast.offline_store` to read the sources; the online
-store is Feast's SQLite store in the same directory. `--online` prints one JSON object per flight
-with the latest value of every feature (null where the key was never materialised).
+store is Feast's SQLite store in the same directory (or the stores extract.feast.repo_config
+names). `--online` prints one JSON object per flight with the latest value of every feature
+(null where the key was never materialised).
 """
 
 from __future__ import annotations
@@ -72,8 +73,10 @@ def cli(argv: list[str]) -> int:
     logs.setup()
     params = load_params(args.params)
     feast = params.extract.feast
-    store = FlightFeatureStore(args.feast_dir or feast.work_dir, feast.offline_store)
-    if not any(store.work_dir.glob("registry*.db")):
+    store = FlightFeatureStore(
+        args.feast_dir or feast.work_dir, feast.offline_store, feast.repo_config
+    )
+    if not store.has_registry():
         raise UserError(
             f"no Feast registry in {store.work_dir}", "run `retrain extract` (or dvc repro) first"
         )

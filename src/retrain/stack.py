@@ -12,9 +12,11 @@ storage URL, the DVC remote URL).
 Root: PostgreSQL's `initdb` refuses to run as root, so as root the server runs as the
 `postgres` user Debian's package creates (`runuser -u postgres`), on a data directory owned by it.
 
-The S3 server keeps its objects in memory: `down` loses them (the PostgreSQL data stays), so
-after `down` + `up` runs whose artifacts were uploaded before are listed but their artifacts are
-gone. Push again (`dvc push`) after a restart.
+The S3 server (moto) keeps its objects in memory, so `down` first saves every bucket's objects
+to `.stack/s3/` (through the S3 API, before moto is stopped; the previous copy is replaced only
+once the new one is complete) and `up` uploads them again into a freshly started server: MLflow
+artifacts and the DVC remote survive a restart, as the PostgreSQL data does. Object bodies and
+keys are kept, not versions, ACLs or metadata (neither MLflow nor DVC uses them).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from retrain.errors import UserError
 
@@ -245,6 +248,7 @@ class Stack:
         if not state["s3"]:
             self._spawn("s3", [_venv_script("moto_server"), "-H", "127.0.0.1", "-p", str(ports.s3)])
             _wait_http(f"{urls['AWS_ENDPOINT_URL']}/", timeout_s, self.dir / "s3.log")
+            self.restore_s3(urls["AWS_ENDPOINT_URL"])  # a fresh server: bring the saved objects
         self._create_bucket(urls["AWS_ENDPOINT_URL"])
         if s3_only:
             return urls
@@ -338,15 +342,7 @@ class Stack:
                     conn.execute(f'CREATE DATABASE "{name}"')
 
     def _create_bucket(self, endpoint: str) -> None:
-        import boto3
-
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
-        )
+        s3 = _s3_client(endpoint)
         names = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
         if BUCKET not in names:
             s3.create_bucket(Bucket=BUCKET)
@@ -364,16 +360,81 @@ class Stack:
         )
         self.pid_file(name).write_text(f"{process.pid}\n")
 
+    # -- S3 persistence ---------------------------------------------------------------------
+
+    @property
+    def s3_dir(self) -> Path:
+        """Saved objects: `<bucket>/<key, percent-encoded into one file name>`."""
+        return self.dir / "s3"
+
+    def save_s3(self, endpoint: str) -> int:
+        """Download every object of every bucket into a new copy of `s3_dir`, then swap it in
+        (a failure leaves the previous copy as it was). Returns the number of objects."""
+        import urllib.parse
+
+        s3 = _s3_client(endpoint)
+        staging = self.dir / "s3.saving"
+        shutil.rmtree(staging, ignore_errors=True)
+        count = 0
+        for bucket in s3.list_buckets().get("Buckets", []):
+            name = bucket["Name"]
+            (staging / name).mkdir(parents=True)
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+                for item in page.get("Contents", []):
+                    target = staging / name / urllib.parse.quote(item["Key"], safe="")
+                    s3.download_file(name, item["Key"], str(target))
+                    count += 1
+        staging.mkdir(exist_ok=True)  # no bucket at all is a valid (empty) copy too
+        previous = self.dir / "s3.previous"
+        shutil.rmtree(previous, ignore_errors=True)
+        if self.s3_dir.exists():
+            self.s3_dir.rename(previous)
+        staging.rename(self.s3_dir)
+        shutil.rmtree(previous, ignore_errors=True)
+        return count
+
+    def restore_s3(self, endpoint: str) -> int:
+        """Upload the saved objects into the (fresh) server at `endpoint`; the count."""
+        import urllib.parse
+
+        if not self.s3_dir.is_dir():
+            return 0
+        s3 = _s3_client(endpoint)
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        count = 0
+        for bucket_dir in sorted(p for p in self.s3_dir.iterdir() if p.is_dir()):
+            if bucket_dir.name not in existing:
+                s3.create_bucket(Bucket=bucket_dir.name)
+            for path in sorted(bucket_dir.iterdir()):
+                key = urllib.parse.unquote(path.name)
+                s3.upload_file(str(path), bucket_dir.name, key)
+                count += 1
+        return count
+
+    def _save_before_stop(self, endpoint: str) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            count = self.save_s3(endpoint)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            # stopped all the same; the copy from the last good `down` is left untouched
+            return f", S3 objects NOT saved ({type(exc).__name__}: {exc}); {self.s3_dir} kept"
+        return f", {count} object(s) saved to {self.s3_dir}"
+
     # -- down -------------------------------------------------------------------------------
 
     def down(self, timeout_s: float = 30.0) -> list[str]:
         """Stop what `up` started (by pid, checked); returns what was stopped."""
         stopped = []
-        for name in ("mlflow", "s3"):
+        for name in ("mlflow", "s3"):  # mlflow first: nothing writes to S3 while it is saved
             pid = self.read_pid(name)
             if pid is not None and pid_alive(pid, self._signature(name)):
+                saved = ""
+                ports = self.ports()
+                if name == "s3" and ports is not None:
+                    saved = self._save_before_stop(f"http://127.0.0.1:{ports.s3}")
                 _stop_group(pid, timeout_s)
-                stopped.append(f"{name} (pid {pid})")
+                stopped.append(f"{name} (pid {pid}{saved})")
             self.pid_file(name).unlink(missing_ok=True)
         pid = self.read_pid("postgres")
         if pid is not None and pid_alive(pid, self._signature("postgres")):
@@ -393,6 +454,18 @@ class Stack:
             )
             stopped.append(f"postgres (pid {pid})")
         return stopped
+
+
+def _s3_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def _venv_script(name: str) -> str:

@@ -73,4 +73,7 @@ def test_spark_without_java_or_pyspark_is_a_clear_error(
         FlightFeatureStore(tmp_path, SPARK).repo_config()
     assert "offline_store" in str(err.value)
     # And the default store needs neither
-    assert FlightFeatureStore(tmp_path).repo_config().offline_store.type == "duckdb"
+    from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
+
+    default = FlightFeatureStore(tmp_path).repo_config().offline_store
+    assert isinstance(default, DuckDBOfflineStoreConfig)  # DuckDB (the ASOF subclass)

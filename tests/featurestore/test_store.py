@@ -73,7 +73,7 @@ def test_store_lives_in_its_work_dir_and_never_writes_data(
     entities = {entity.name for entity in store.store.list_entities()}
     assert {"origin", "tailnum", "carrier", "route", "dest"} <= entities
     config = store.store.config
-    assert config.offline_store.type == "duckdb"
+    assert config.offline_store.type == "retrain.featurestore.asof.AsofDuckDBOfflineStore"
     assert config.online_store.type == "sqlite"
     assert Path(config.online_store.path).parent == tmp_path / "feast"
 

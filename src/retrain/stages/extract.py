@@ -58,6 +58,7 @@ def cli(argv: list[str]) -> int:
             options.feast.delayed_above_minutes,
             options.feast.recent_horizon_hours,
             offline_store=options.feast.offline_store,
+            repo_config=options.feast.repo_config,
         )
         how = f"Feast point-in-time join {join_seconds:.1f} s"
     else:
