@@ -30,6 +30,7 @@ class TrialRecord:
     threshold: float | None = None
     pruned_reason: str | None = None  # median (weak on early folds) | budget
     worker: int = 0
+    fit_rows: int = 0  # rows its fold fits fitted, in total (with fit_time_s: the refit estimate)
 
 
 @dataclass(frozen=True)
