@@ -44,7 +44,7 @@ from retrain.scoring import predict_scores
 from retrain.search.budget import SAFETY, FitCost, RefitPlan, plan_refit, search_deadline
 from retrain.search.cv import Fold, event_time_values, shuffled_folds, time_folds
 from retrain.search.ensemble import Ensemble, select_ensemble, voting_model
-from retrain.search.families import build_pipeline, get_family
+from retrain.search.families import build_pipeline, get_family, refit_params
 from retrain.search.oofstore import OofStore
 from retrain.search.preprocess import FeatureColumns, feature_columns
 from retrain.search.records import SearchResult, StopReason, TrialRecord
@@ -471,13 +471,15 @@ class _Objective:
         family, params = self._configure(trial)
         scores: list[float] = []
         truth, predictions = [], []
-        fit_time, fit_rows, fold_times = 0.0, 0, []
+        fit_time, fit_rows, fold_times, n_iter = 0.0, 0, [], []
         for fold in self.folds:
             expected = self.deadline.fold_estimate(family, fold_times)
             if time.monotonic() + expected > self.deadline.search and _any_complete(trial.study):
                 _stop(trial, scores, fit_time, "budget", fit_rows)
-            pred, seconds = self._fit_fold(family, params, fold)
+            pred, seconds, iterations = self._fit_fold(family, params, fold)
             fit_time += seconds
+            if iterations is not None:
+                n_iter.append(iterations)
             fit_rows += len(fold.train_rows)
             fold_times.append(seconds)
             valid = self.y[fold.valid_rows]
@@ -490,6 +492,7 @@ class _Objective:
         trial.set_user_attr("fold_scores", scores)
         trial.set_user_attr("fit_time_s", fit_time)
         trial.set_user_attr("fit_rows", fit_rows)
+        trial.set_user_attr("n_iter", n_iter)
         if self.settings.task == "classification":
             threshold = best_f1_threshold(np.concatenate(truth), np.concatenate(predictions))
             trial.set_user_attr("threshold", threshold)
@@ -510,8 +513,11 @@ class _Objective:
         trial.set_user_attr("worker", self.settings.worker)
         return family, {**spec.fixed, **searched}
 
-    def _fit_fold(self, family: str, params: dict[str, Any], fold: Fold) -> tuple[Any, float]:
-        """Fit on the fold's train rows; (scores on its validation rows, fit seconds)."""
+    def _fit_fold(
+        self, family: str, params: dict[str, Any], fold: Fold
+    ) -> tuple[Any, float, int | None]:
+        """Fit on the fold's train rows; (scores on its validation rows, fit seconds, the
+        boosting iterations it ran when the estimator has `n_iter_`)."""
         settings = self.settings
         model = build_pipeline(
             family,
@@ -525,7 +531,10 @@ class _Objective:
         t0 = time.perf_counter()
         model.fit(self.X.iloc[fold.train_rows], self.y[fold.train_rows])
         seconds = time.perf_counter() - t0
-        return predict_scores(model, self.X.iloc[fold.valid_rows], settings.task), seconds
+        iterations = getattr(model[-1], "n_iter_", None)
+        iterations = int(iterations) if isinstance(iterations, int | np.integer) else None
+        pred = predict_scores(model, self.X.iloc[fold.valid_rows], settings.task)
+        return pred, seconds, iterations
 
 
 def _suggest(trial: Any, name: str, dim: ParamSpec) -> Any:
@@ -577,6 +586,7 @@ def _record(trial: Any) -> TrialRecord:
         pruned_reason=attrs.get("pruned_reason"),
         worker=int(attrs.get("worker", 0)),
         fit_rows=int(attrs.get("fit_rows", 0)),
+        n_iter=[int(n) for n in attrs.get("n_iter", [])],
     )
 
 
@@ -679,7 +689,7 @@ def fit_best(
         spec = settings.train.families[record.family]
         return build_pipeline(
             record.family,
-            {**spec.fixed, **record.params},
+            refit_params({**spec.fixed, **record.params}, record.n_iter),
             task=settings.task,
             columns=columns,
             seed=settings.seed,
