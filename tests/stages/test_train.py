@@ -173,7 +173,9 @@ def test_a_seconds_budget_bounds_the_whole_stage_refit_included(project: Path) -
     assert search["stopped_by"] == "seconds" and search["budget_s"] == 4
     refit = search["refit"]
     assert refit["actual_s"] == search["refit_s"] and refit["estimate_s"] > 0
-    assert refit["reason"] == "fits" and refit["rows"] == search["n_train"]
+    # (which members and rows fit depends on the machine's speed: the plan's arithmetic is
+    # tests/search/test_budget.py)
+    assert refit["members"][0] == search["best_trial"] and refit["rows"] <= search["n_train"]
     assert search["search_s"] + search["refit_s"] <= search["elapsed_s"] <= 4 * 1.1 + 3
 
 

@@ -433,11 +433,16 @@ class _BudgetWatch:
         self.local.append(frozen.number)
         record = _record(frozen)
         log.debug("trial %d %s %s %s", record.number, record.family, record.state, record.cv_score)
+        logging_started = time.monotonic()
         self.tracker.log_trial(record, self.metric)
+        # Tracking a trial costs time too (an MLflow child run): the next one will not be free.
+        overhead = time.monotonic() - logging_started
         self.deadline.add(record)
         if len(self.local) >= self.trials:
             self._stop(study, "trials")
-        elif time.monotonic() >= self.deadline.search or record.pruned_reason == "budget":
+        elif record.pruned_reason == "budget" or (
+            time.monotonic() + overhead >= self.deadline.search
+        ):
             self._stop(study, "seconds")
 
     def _stop(self, study: Any, reason: StopReason) -> None:
