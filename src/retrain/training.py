@@ -11,6 +11,7 @@ from retrain.artifacts import (
     EnsembleMember,
     Leaderboard,
     LeaderboardRow,
+    RefitInfo,
     SearchSummary,
 )
 from retrain.errors import UserError
@@ -147,7 +148,7 @@ def search_only(
 
     require_shared_study(settings, "--search-only")
     check_training_data(frame, settings)
-    return run_search(frame, settings, tracker)
+    return run_search(frame, settings, tracker, reserve_refit=False)
 
 
 def train(
@@ -156,19 +157,28 @@ def train(
     tracker: Tracker | None = None,
     *,
     finalize: bool = False,
+    started: float | None = None,
 ) -> TrainOutcome:
     """The pure core: check, search, refit the best on the whole window, summarise.
 
     `finalize`: run no trial; decide from all finished trials of the shared study
     (`train.storage`) that `search_only` workers filled, and refit that once.
+    `started` (time.monotonic()): when the stage's `train.budget.seconds` began (default now);
+    the search stops early enough for the refit to end within it (`retrain.search.budget`).
     """
-    from retrain.search.study import finalize_search, fit_best, run_search
+    from retrain.search.study import finalize_search, fit_best, plan_model, run_search
 
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
+    deadline = started + settings.train.budget.seconds
     check_training_data(frame, settings)
-    result = finalize_search(frame, settings) if finalize else run_search(frame, settings, tracker)
+    if finalize:
+        result = finalize_search(frame, settings)
+    else:
+        result = run_search(frame, settings, tracker, stage_deadline=deadline)
     refit_started = time.monotonic()
-    model = fit_best(frame, settings, result)
+    available_s = deadline - refit_started
+    result, plan = plan_model(result, settings, n_rows=len(frame), available_s=available_s)
+    model = fit_best(frame, settings, result, rows=plan.rows)
     refit_s = time.monotonic() - refit_started
     train_start, train_end = _time_bounds(frame, settings.event_time)
     best = result.best
@@ -206,6 +216,16 @@ def train(
         search_s=round(result.search_s, 3),
         refit_s=round(refit_s, 3),
         elapsed_s=round(time.monotonic() - started, 3),
+        budget_s=settings.train.budget.seconds,
+        refit=RefitInfo(
+            members=list(plan.members),
+            dropped_members=list(plan.dropped),
+            rows=plan.rows,
+            reason=plan.reason,
+            available_s=round(available_s, 3),
+            estimate_s=round(plan.estimate_s, 3),
+            actual_s=round(refit_s, 3),
+        ),
         study_name=result.study_name,
         mlflow_run_id=getattr(tracker, "run_id", None),
         train_start=train_start,

@@ -152,11 +152,16 @@ class _Frozen:
 def test_the_stop_reason_is_recorded_where_the_search_is_stopped() -> None:
     import time
 
-    from retrain.search.study import _BudgetWatch
+    from retrain.search.study import _BudgetWatch, _Deadline
     from retrain.search.tracker import NullTracker
 
+    def deadline(seconds: float) -> _Deadline:
+        return _Deadline(
+            time.monotonic() + seconds, n_rows=0, max_members=1, greater_is_better=True
+        )
+
     # given a budget of 2 trials and plenty of seconds
-    watch = _BudgetWatch(2, time.monotonic() + 600, NullTracker(), "roc_auc")
+    watch = _BudgetWatch(2, deadline(600), NullTracker(), "roc_auc")
     study = _Study()
     watch(study, _Frozen(0))
     assert (watch.stopped_by, study.stopped) == (None, 0)
@@ -165,6 +170,6 @@ def test_the_stop_reason_is_recorded_where_the_search_is_stopped() -> None:
     assert (watch.stopped_by, study.stopped, watch.local) == ("trials", 1, [0, 1])
 
     # given a deadline already passed: the first trial ends the search, because of the seconds
-    late = _BudgetWatch(50, time.monotonic() - 1, NullTracker(), "roc_auc")
+    late = _BudgetWatch(50, deadline(-1), NullTracker(), "roc_auc")
     late(study, _Frozen(0))
     assert late.stopped_by == "seconds"

@@ -162,6 +162,23 @@ def test_missing_or_broken_train_file(project: Path, capsys: pytest.CaptureFixtu
     assert "not a readable parquet file" in capsys.readouterr().err
 
 
+def test_a_seconds_budget_bounds_the_whole_stage_refit_included(project: Path) -> None:
+    # given a budget of a few seconds and no limit on the trials
+    edit_params(project / "params.yaml", train={"budget": {"trials": 10_000, "seconds": 4}})
+    # when the stage runs
+    assert main(["train", "--train", "train.parquet", "--out", "build/train"]) == 0
+    search = json.loads((project / "build/train/search.json").read_text())
+    # then the seconds stopped the search, and the refit was planned into the same budget:
+    # checks + search + refit within it (slack for a busy machine: no trial is interrupted)
+    assert search["stopped_by"] == "seconds" and search["budget_s"] == 4
+    refit = search["refit"]
+    assert refit["actual_s"] == search["refit_s"] and refit["estimate_s"] > 0
+    # (which members and rows fit depends on the machine's speed: the plan's arithmetic is
+    # tests/search/test_budget.py)
+    assert refit["members"][0] == search["best_trial"] and refit["rows"] <= search["n_train"]
+    assert search["search_s"] + search["refit_s"] <= search["elapsed_s"] <= 4 * 1.1 + 3
+
+
 def test_regression_end_to_end_by_params_only(project: Path) -> None:
     """base.task + target changed in params; train and evaluate switch metrics and plots."""
     for name in ("train", "test"):

@@ -68,9 +68,9 @@ class FamilySpec(Section):
 
 
 class Budget(Section):
-    # The search stops at whichever comes first. A running trial finishes its current CV fold
-    # (sklearn fits cannot be interrupted) and then stops; the refit of the best configuration on
-    # the whole train window comes after and is reported separately (search.json `refit_s`).
+    # The search stops at whichever comes first. `seconds` bounds the whole stage, refit
+    # included: the search stops early enough for the estimated refit (retrain.search.budget),
+    # and the ensemble (or the rows) refit is cut to what fits (search.json `refit`).
     trials: int = Field(40, ge=1)
     seconds: float = Field(60.0, gt=0)
 

@@ -30,6 +30,15 @@ class Ensemble:
     fold_scores: list[float]
     cv_score: float
     threshold: float | None = None
+    # The greedy ensembles of fewer members on the way here (2, 3, ... members), each scored
+    # and thresholded the same way: what a refit that cannot afford every member falls back to.
+    smaller: tuple[Ensemble, ...] = ()
+
+    def first(self, size: int) -> Ensemble | None:
+        """The greedy ensemble of the first `size` members (None: a single trial)."""
+        if size >= len(self.members):
+            return self
+        return next((e for e in self.smaller if len(e.members) == size), None)
 
 
 def blend(predictions: list[list[np.ndarray]]) -> list[np.ndarray]:
@@ -67,6 +76,7 @@ def select_ensemble(
     members = [candidates[0]]
     folds = _fold_scores(metric, truth, oof[members[0]])
     current = float(np.mean(folds))
+    steps: list[Ensemble] = []
     while len(members) < max_members:
         best: tuple[float, int, list[float]] | None = None
         for n in candidates:
@@ -80,13 +90,28 @@ def select_ensemble(
             break
         current, folds = best[0], best[2]
         members.append(best[1])
+        steps.append(_scored(members, folds, current, oof, truth, task))
     if len(members) < 2:
         return None
+    last = steps[-1]
+    return Ensemble(
+        last.members, last.fold_scores, last.cv_score, last.threshold, tuple(steps[:-1])
+    )
+
+
+def _scored(
+    members: list[int],
+    folds: list[float],
+    cv_score: float,
+    oof: dict[int, list[np.ndarray]],
+    truth: list[np.ndarray],
+    task: str,
+) -> Ensemble:
     threshold = None
     if task == "classification":
         blended = blend([oof[m] for m in members])
         threshold = best_f1_threshold(np.concatenate(truth), np.concatenate(blended))
-    return Ensemble(tuple(members), folds, current, threshold)
+    return Ensemble(tuple(members), folds, cv_score, threshold)
 
 
 def voting_model(members: list[tuple[str, Any]], task: str) -> Any:

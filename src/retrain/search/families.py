@@ -162,6 +162,16 @@ def build_pipeline(
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
 
+def refit_params(params: dict[str, Any], n_iter: list[int]) -> dict[str, Any]:
+    """The params to refit a trial with: an early-stopped booster (`early_stopping` on and its
+    folds' `n_iter_` measured) refits with early stopping off and `max_iter` = the folds' mean
+    iteration count: the model size CV scored, on all rows (no validation split held out), at
+    a cost that grows linearly with the rows, so `retrain.search.budget` can plan it."""
+    if not n_iter or params.get("early_stopping") not in (True, "auto"):
+        return params
+    return {**params, "early_stopping": False, "max_iter": max(1, round(sum(n_iter) / len(n_iter)))}
+
+
 def _inside(dim: ParamSpec, value: Any) -> bool:
     if dim.type == "categorical":
         return value in (dim.choices or [])

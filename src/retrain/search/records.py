@@ -30,6 +30,8 @@ class TrialRecord:
     threshold: float | None = None
     pruned_reason: str | None = None  # median (weak on early folds) | budget
     worker: int = 0
+    fit_rows: int = 0  # rows its fold fits fitted, in total (with fit_time_s: the refit estimate)
+    n_iter: list[int] = field(default_factory=list)  # early-stopped boosting: iterations per fold
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,13 @@ Pure API (no file I/O) so other parts can call it with their own budget:
     result = run_search(train_df, settings, tracker)   # -> SearchResult
     model = fit_best(train_df, settings, result)       # whole-window refit, a Pipeline
 
-Budget: `train.budget.trials` trials run by this process and `train.budget.seconds` of search,
-whichever comes first (`SearchResult.stopped_by` records which). No trial starts after the
-deadline, and a running trial stops at its next fold boundary (recorded as pruned, reason
-`budget`) — except while no trial has completed yet, so there is always a model. The refit is
-not part of the search seconds; it is measured and reported separately (search.json `refit_s`).
+Budget: `train.budget.trials` trials run by this process, and `train.budget.seconds` for the
+whole stage, refit included, whichever comes first (`SearchResult.stopped_by` records which).
+The search's own deadline moves after every complete trial: the stage deadline minus the
+estimated refit of the likely model (`retrain.search.budget`). No trial starts after it, and a
+running trial stops at a fold boundary when its next fold would end after it (recorded as
+pruned, reason `budget`) — except while no trial has completed yet, so there is always a model.
+`plan_model` then keeps the ensemble members (or the rows) whose refit fits the time left.
 
 Several workers (processes or CI jobs) with the same `train.storage` share one study. Each
 complete trial's out-of-fold predictions then go to the same database (`retrain.search.oofstore`),
@@ -24,6 +26,7 @@ The inputs are checked once, before the search, by `retrain.training.check_train
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -38,9 +41,10 @@ from retrain.config.train import FamilySpec, ParamSpec, TrainSection
 from retrain.errors import UserError
 from retrain.metrics import best_f1_threshold, greater_is_better, score
 from retrain.scoring import predict_scores
-from retrain.search.cv import Fold, shuffled_folds, time_folds
+from retrain.search.budget import SAFETY, FitCost, RefitPlan, plan_refit, search_deadline
+from retrain.search.cv import Fold, event_time_values, shuffled_folds, time_folds
 from retrain.search.ensemble import Ensemble, select_ensemble, voting_model
-from retrain.search.families import build_pipeline, get_family
+from retrain.search.families import build_pipeline, get_family, refit_params
 from retrain.search.oofstore import OofStore
 from retrain.search.preprocess import FeatureColumns, feature_columns
 from retrain.search.records import SearchResult, StopReason, TrialRecord
@@ -149,12 +153,20 @@ def study_fingerprint(frame: Any, settings: SearchSettings) -> str:
 
 
 def run_search(
-    train_df: Any, settings: SearchSettings, tracker: Tracker | None = None
+    train_df: Any,
+    settings: SearchSettings,
+    tracker: Tracker | None = None,
+    *,
+    stage_deadline: float | None = None,
+    reserve_refit: bool = True,
 ) -> SearchResult:
     """Run the Optuna study on `train_df` (prepared rows with the label column).
 
     The inputs are expected to have passed `retrain.training.check_training_data` (search
     space, target, folds); `retrain.training.train` runs both in that order.
+    `stage_deadline` (time.monotonic()): when the whole stage must be done; default now +
+    `train.budget.seconds`. `reserve_refit`: leave the estimated refit's time before it (off
+    for a `--search-only` worker, which refits nothing).
     """
     from threadpoolctl import threadpool_limits
 
@@ -165,13 +177,20 @@ def run_search(
     store = OofStore(settings.train.storage) if settings.train.storage else None
     budget = settings.train.budget
     started = time.monotonic()
+    ensemble = settings.train.ensemble
+    clock = _Deadline(
+        stage=started + budget.seconds if stage_deadline is None else stage_deadline,
+        n_rows=len(train_df) if reserve_refit else 0,
+        max_members=ensemble.max_members if ensemble.enabled else 1,
+        greater_is_better=settings.greater_is_better,
+    )
     watch = _BudgetWatch(
         trials=budget.trials,
-        deadline=started + budget.seconds,
+        deadline=clock,
         tracker=tracker or NullTracker(),
         metric=settings.primary_metric,
     )
-    objective = _Objective(settings, columns, folds, X, y, deadline=watch.deadline, store=store)
+    objective = _Objective(settings, columns, folds, X, y, deadline=clock, store=store)
     # Fixed thread count: oversubscribed OpenMP spin-waits cost HGB 4x on a busy 2-core box.
     with threadpool_limits(limits=settings.train.n_jobs):
         # The budget is enforced by `watch` (which records why it stopped); n_trials is the
@@ -349,12 +368,62 @@ def _storage(url: str | None) -> Any:
 
 
 @dataclass
+class _Deadline:
+    """The stage deadline and the search's, which moves as complete trials are measured.
+
+    The search must stop `SAFETY` x the estimated refit of the top `max_members` complete
+    trials before the stage deadline (`retrain.search.budget.search_deadline`; `n_rows` 0: no
+    refit to reserve for). It also predicts a fold's seconds from the measured ones.
+    """
+
+    stage: float  # time.monotonic() by which the stage is done
+    n_rows: int  # rows the refit fits
+    max_members: int
+    greater_is_better: bool
+    costs: dict[int, FitCost] = field(default_factory=dict)
+    scores: dict[int, float] = field(default_factory=dict)
+    fold_seconds: dict[str, list[float]] = field(default_factory=dict)  # family -> per fold
+    search: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.search = self.stage
+
+    def add(self, record: TrialRecord) -> None:
+        """A finished trial: its fold times, and when complete its refit cost and score."""
+        if record.fold_scores and record.fit_time_s > 0:
+            per_fold = record.fit_time_s / len(record.fold_scores)
+            self.fold_seconds.setdefault(record.family, []).append(per_fold)
+        if record.state != "complete" or record.cv_score is None:
+            return
+        self.costs[record.number] = FitCost(record.fit_time_s, record.fit_rows)
+        self.scores[record.number] = record.cv_score
+        sign = -1.0 if self.greater_is_better else 1.0
+        ranked = sorted(self.scores, key=lambda n: (sign * self.scores[n], n))
+        self.search = search_deadline(
+            self.stage,
+            ranked,
+            self.costs,
+            n_rows=self.n_rows,
+            max_members=self.max_members,
+            safety=SAFETY,
+        )
+
+    def fold_estimate(self, family: str, done: list[float]) -> float:
+        """Expected seconds of a trial's next fold: its own folds' mean, else its family's
+        median fold so far (0 when nothing is known yet)."""
+        if done:
+            return float(np.mean(done))
+        known = self.fold_seconds.get(family)
+        return float(np.median(known)) if known else 0.0
+
+
+@dataclass
 class _BudgetWatch:
     """Called after each of this process's trials: tracks it, and stops the study when the
     budget is spent, recording which budget (`train.budget.trials` first, as Optuna would)."""
 
     trials: int
-    deadline: float  # time.monotonic() after which no trial starts
+    deadline: _Deadline  # no trial starts after deadline.search
     tracker: Tracker
     metric: str
     local: list[int] = field(default_factory=list)  # numbers of the trials this process ran
@@ -364,10 +433,16 @@ class _BudgetWatch:
         self.local.append(frozen.number)
         record = _record(frozen)
         log.debug("trial %d %s %s %s", record.number, record.family, record.state, record.cv_score)
+        logging_started = time.monotonic()
         self.tracker.log_trial(record, self.metric)
+        # Tracking a trial costs time too (an MLflow child run): the next one will not be free.
+        overhead = time.monotonic() - logging_started
+        self.deadline.add(record)
         if len(self.local) >= self.trials:
             self._stop(study, "trials")
-        elif time.monotonic() >= self.deadline:
+        elif record.pruned_reason == "budget" or (
+            time.monotonic() + overhead >= self.deadline.search
+        ):
             self._stop(study, "seconds")
 
     def _stop(self, study: Any, reason: StopReason) -> None:
@@ -391,7 +466,7 @@ class _Objective:
     folds: list[Fold]
     X: Any
     y: np.ndarray
-    deadline: float
+    deadline: _Deadline
     # Where every worker of a shared study leaves its trials' out-of-fold predictions.
     store: OofStore | None = None
     # Out-of-fold predictions of this process's complete trials, for ensemble selection.
@@ -401,21 +476,28 @@ class _Objective:
         family, params = self._configure(trial)
         scores: list[float] = []
         truth, predictions = [], []
-        fit_time = 0.0
+        fit_time, fit_rows, fold_times, n_iter = 0.0, 0, [], []
         for fold in self.folds:
-            if time.monotonic() > self.deadline and _any_complete(trial.study):
-                _stop(trial, scores, fit_time, "budget")
-            pred, seconds = self._fit_fold(family, params, fold)
+            expected = self.deadline.fold_estimate(family, fold_times)
+            if time.monotonic() + expected > self.deadline.search and _any_complete(trial.study):
+                _stop(trial, scores, fit_time, "budget", fit_rows)
+            pred, seconds, iterations = self._fit_fold(family, params, fold)
             fit_time += seconds
+            if iterations is not None:
+                n_iter.append(iterations)
+            fit_rows += len(fold.train_rows)
+            fold_times.append(seconds)
             valid = self.y[fold.valid_rows]
             scores.append(score(self.settings.primary_metric, valid, pred))
             truth.append(valid)
             predictions.append(pred)
             trial.report(float(np.mean(scores)), step=fold.index)
             if fold.index < len(self.folds) - 1 and trial.should_prune():
-                _stop(trial, scores, fit_time, "median")
+                _stop(trial, scores, fit_time, "median", fit_rows)
         trial.set_user_attr("fold_scores", scores)
         trial.set_user_attr("fit_time_s", fit_time)
+        trial.set_user_attr("fit_rows", fit_rows)
+        trial.set_user_attr("n_iter", n_iter)
         if self.settings.task == "classification":
             threshold = best_f1_threshold(np.concatenate(truth), np.concatenate(predictions))
             trial.set_user_attr("threshold", threshold)
@@ -436,8 +518,11 @@ class _Objective:
         trial.set_user_attr("worker", self.settings.worker)
         return family, {**spec.fixed, **searched}
 
-    def _fit_fold(self, family: str, params: dict[str, Any], fold: Fold) -> tuple[Any, float]:
-        """Fit on the fold's train rows; (scores on its validation rows, fit seconds)."""
+    def _fit_fold(
+        self, family: str, params: dict[str, Any], fold: Fold
+    ) -> tuple[Any, float, int | None]:
+        """Fit on the fold's train rows; (scores on its validation rows, fit seconds, the
+        boosting iterations it ran when the estimator has `n_iter_`)."""
         settings = self.settings
         model = build_pipeline(
             family,
@@ -451,7 +536,10 @@ class _Objective:
         t0 = time.perf_counter()
         model.fit(self.X.iloc[fold.train_rows], self.y[fold.train_rows])
         seconds = time.perf_counter() - t0
-        return predict_scores(model, self.X.iloc[fold.valid_rows], settings.task), seconds
+        iterations = getattr(model[-1], "n_iter_", None)
+        iterations = int(iterations) if isinstance(iterations, int | np.integer) else None
+        pred = predict_scores(model, self.X.iloc[fold.valid_rows], settings.task)
+        return pred, seconds, iterations
 
 
 def _suggest(trial: Any, name: str, dim: ParamSpec) -> Any:
@@ -468,11 +556,12 @@ def _any_complete(study: Any) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
-def _stop(trial: Any, scores: list[float], fit_time: float, reason: str) -> None:
+def _stop(trial: Any, scores: list[float], fit_time: float, reason: str, fit_rows: int) -> None:
     import optuna
 
     trial.set_user_attr("fold_scores", scores)
     trial.set_user_attr("fit_time_s", fit_time)
+    trial.set_user_attr("fit_rows", fit_rows)
     trial.set_user_attr("pruned_reason", reason)
     raise optuna.TrialPruned(f"{reason} after {len(scores)} fold(s)")
 
@@ -501,6 +590,8 @@ def _record(trial: Any) -> TrialRecord:
         threshold=attrs.get("threshold"),
         pruned_reason=attrs.get("pruned_reason"),
         worker=int(attrs.get("worker", 0)),
+        fit_rows=int(attrs.get("fit_rows", 0)),
+        n_iter=[int(n) for n in attrs.get("n_iter", [])],
     )
 
 
@@ -551,9 +642,51 @@ def _choose_ensemble(
     )
 
 
-def fit_best(train_df: Any, settings: SearchSettings, result: SearchResult) -> Any:
-    """Refit the best configuration (or the selected ensemble) on the whole train window."""
+def plan_model(
+    result: SearchResult, settings: SearchSettings, *, n_rows: int, available_s: float
+) -> tuple[SearchResult, RefitPlan]:
+    """Fit the refit into `available_s`: the result with the ensemble cut to the members whose
+    refit fits (the best single trial when only it does), and the plan (rows to refit on).
+
+    The floor on the rows is what a CV fold trained on (`train.cv.max_train_rows`), which is
+    what the trials' scores measured."""
+    members = result.ensemble.members if result.ensemble else (result.best.number,)
+    trials = {n: result.trial(n) for n in members}
+    plan = plan_refit(
+        members,
+        {n: FitCost(t.fit_time_s, t.fit_rows) for n, t in trials.items()},
+        n_rows=n_rows,
+        available_s=available_s,
+        safety=SAFETY,
+        min_rows=settings.train.cv.max_train_rows or n_rows,
+    )
+    if result.ensemble and len(plan.members) < len(result.ensemble.members):
+        result = dataclasses.replace(result, ensemble=result.ensemble.first(len(plan.members)))
+    return result, plan
+
+
+def recent_rows(train_df: Any, settings: SearchSettings, rows: int) -> Any:
+    """The `rows` most recent rows (by base.event_time; without one a seeded sample), in order."""
+    if rows >= len(train_df):
+        return train_df
+    if settings.event_time and settings.event_time in train_df.columns:
+        order = np.argsort(event_time_values(train_df[settings.event_time]), kind="stable")
+        keep = np.sort(order[-rows:])
+    else:
+        rng = np.random.default_rng(settings.seed)
+        keep = np.sort(rng.choice(len(train_df), rows, replace=False))
+    return train_df.iloc[keep]
+
+
+def fit_best(
+    train_df: Any, settings: SearchSettings, result: SearchResult, rows: int | None = None
+) -> Any:
+    """Refit the best configuration (or the selected ensemble) on the whole train window, or
+    on its `rows` most recent rows (`plan_model`'s plan when the whole window does not fit)."""
     from threadpoolctl import threadpool_limits
+
+    if rows is not None:
+        train_df = recent_rows(train_df, settings, rows)
 
     columns = result.columns or columns_for(train_df, settings)
 
@@ -561,7 +694,7 @@ def fit_best(train_df: Any, settings: SearchSettings, result: SearchResult) -> A
         spec = settings.train.families[record.family]
         return build_pipeline(
             record.family,
-            {**spec.fixed, **record.params},
+            refit_params({**spec.fixed, **record.params}, record.n_iter),
             task=settings.task,
             columns=columns,
             seed=settings.seed,

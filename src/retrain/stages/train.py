@@ -158,6 +158,8 @@ def cli(argv: list[str]) -> int:
     if args.search_only:
         return _search_only(frame, settings, tracker)
     try:
+        # train.budget.seconds counts from here (start-up, params, data and the MLflow run
+        # are open): checks, search and refit, which is what search.json elapsed_s measures.
         outcome = train(frame, settings, tracker, finalize=args.finalize)
         search = outcome.search
         save_model(outcome.model, args.out / "model.skops")
@@ -181,7 +183,8 @@ def cli(argv: list[str]) -> int:
     )
     members = search.ensemble.members if search.ensemble else []
     log.info(
-        "model %s: cv %s %.4f (%d trials, %d pruned, stopped by %s) in %.1fs search + %.1fs refit",
+        "model %s: cv %s %.4f (%d trials, %d pruned, stopped by %s) in %.1fs search + %.1fs refit "
+        "(estimated %.1fs, %s) of a %.0fs budget",
         "+".join(m.family for m in members) if members else search.best_family,
         search.primary_metric,
         search.cv_score,
@@ -190,5 +193,8 @@ def cli(argv: list[str]) -> int:
         search.stopped_by,
         search.search_s,
         search.refit_s,
+        search.refit.estimate_s if search.refit else float("nan"),
+        search.refit.reason if search.refit else "-",
+        params.train.budget.seconds,
     )
     return 0
