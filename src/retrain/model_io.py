@@ -117,15 +117,19 @@ def load_model(path: Path, expected_sha256: str | None = None) -> Any:
                 "re-export the model from a trusted pipeline run; never edit artifacts by hand",
             )
     allowed = trusted_types()
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    # One pass over the file: skops audits every type against `allowed` (plus its own safe set)
+    # before it constructs anything; the types are listed again only to word a refusal.
     try:
-        unknown = sorted(set(sio.get_untrusted_types(file=path)) - set(allowed))
+        return sio.load(path, trusted=allowed)
+    except UntrustedTypesFoundException as exc:
+        unknown = sorted(set(sio.get_untrusted_types(file=path)) - set(allowed)) or [str(exc)]
+        raise UserError(
+            f"{path} contains types outside the allow-list: {', '.join(unknown)}",
+            f"if these are expected, review them and declare them in {TYPES_HINT}",
+        ) from None
     except Exception as exc:  # skops raises several types for a corrupt zip
         raise UserError(
             f"{path} is not a readable skops file: {exc}", "re-export the model"
         ) from None
-    if unknown:
-        raise UserError(
-            f"{path} contains types outside the allow-list: {', '.join(unknown)}",
-            f"if these are expected, review them and declare them in {TYPES_HINT}",
-        )
-    return sio.load(path, trusted=allowed)
