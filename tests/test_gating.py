@@ -137,3 +137,21 @@ def test_multiclass_gain_over_cv_beyond_the_bound_is_flagged(drafted) -> None:
     # then the gain over CV is "suspiciously good": not blessed
     check = next(c for c in verdict.checks if c.name == "suspicion.cv_gain.roc_auc_ovr")
     assert not check.passed and not verdict.blessed and verdict.suspicious
+
+
+def test_r2_gain_counts_from_zero_when_the_champion_is_below_no_skill() -> None:
+    from retrain.config.gate import SuspicionSettings
+    from retrain.gating import suspicion_checks
+
+    settings = SuspicionSettings()  # max_gain r2: 0.1
+
+    def gain_check(new: float, old: float):
+        checks = suspicion_checks(settings, {"r2": new}, {"r2": old}, None, None, None)
+        return next(c for c in checks if c.name == "suspicion.gain.r2")
+
+    # given a champion far below the test mean (R² −4.64, a trending table): a better honest
+    # model (−2.0) is not suspicious, one that jumps above no skill by more than the bound is
+    assert gain_check(-2.0, -4.64).passed
+    assert not gain_check(0.95, -4.64).passed
+    # and above zero the bound applies as before
+    assert gain_check(0.55, 0.5).passed and not gain_check(0.7, 0.5).passed
