@@ -7,6 +7,10 @@ Run from the project root after `make pipeline`:
 build/train/{model.skops,search.json}; the champion is a copy of the candidate (so the paired
 bootstrap and the slice checks run in full: 1,000 resamples as in params.yaml). Writes
 bench/results/gate.json.
+
+Before/after: `--src DIR --name gate_before --variants with_leakage_screen` measures the gate
+of another checkout's sources (e.g. `git archive <rev> src | tar -x -C DIR`), put first on
+PYTHONPATH of the measured processes, on the same files.
 """
 
 from __future__ import annotations
@@ -88,6 +92,9 @@ def screen_alone(params: dict) -> dict[str, float | int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--src", type=Path, help="measure the gate of this checkout's src/")
+    parser.add_argument("--name", default="gate", help="results file name (results/NAME.json)")
+    parser.add_argument("--variants", nargs="*", help="variants to run (default: all)")
     args = parser.parse_args()
     for path in (TRAIN, TEST, MODEL, SEARCH):
         if not path.is_file():
@@ -120,7 +127,10 @@ def main() -> None:
             "suspicion_without_screen": (True, False, None),
             "no_suspicion_checks": (False, False, None),
         }
+        src = {} if args.src is None else {"PYTHONPATH": str(args.src.resolve() / "src")}
         for name, (enabled, screen, env) in variants.items():
+            if args.variants and name not in args.variants:
+                continue
             params = json.loads(json.dumps(raw))
             suspicion = params["gate"].setdefault("suspicion", {})
             suspicion["enabled"] = enabled
@@ -133,14 +143,16 @@ def main() -> None:
                 cmd += ["--search", str(SEARCH)]
             if screen:
                 cmd += ["--train", str(TRAIN)]
-            results[name] = measure(cmd, args.runs, env)
+            results[name] = measure(cmd, args.runs, {**src, **(env or {})})
             verdict = json.loads(out.read_text())
             results[name]["checks"] = len(verdict["checks"])
             print(name, results[name], flush=True)
-        results["screen_in_process"] = screen_alone(raw)
+        if args.src is None and not args.variants:
+            results["screen_in_process"] = screen_alone(raw)
         results["test_rows"] = verdict["test_window"]["n"]
+        results["model"] = json.loads(SEARCH.read_text()).get("model")
     results["load_average"] = [round(x, 1) for x in os.getloadavg()]
-    print(save("gate", results))
+    print(save(args.name, results))
 
 
 if __name__ == "__main__":

@@ -73,3 +73,68 @@ def test_corrupt_file(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="model file not found"):
         load_model(tmp_path / "absent.skops")
+
+
+def _fresh(code: str) -> str:
+    """stdout of `code` run by a fresh interpreter (skops.io not yet imported)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_pinned_skops_trust_list_equals_skops_own_scan() -> None:
+    """The pinned list is exactly what skops' import computes with all_estimators(), for the
+    installed versions; through skops_io() skops trusts the same types, without the scan."""
+    import json
+    from importlib.metadata import version
+
+    import sklearn
+
+    from retrain import sklearn_estimators as pinned
+
+    # given the installed versions are the pinned ones (else skops_io() scans as usual)
+    versions = [sklearn.__version__, version("skops")]
+    assert versions == [pinned.SKLEARN_VERSION, pinned.SKOPS_VERSION], (
+        "scikit-learn or skops changed: regenerate src/retrain/sklearn_estimators.py"
+    )
+    # when skops.io is imported plainly, and through skops_io(), each in a fresh process
+    read = "import json, skops.io._trusted_types as t; print(json.dumps(t.SKLEARN_ESTIMATOR_TYPE_NAMES))"
+    scanned = json.loads(_fresh(read))
+    via = json.loads(_fresh("from retrain.model_io import skops_io; skops_io(); " + read))
+    # then both lists are the pinned one
+    assert sorted(scanned) == sorted(pinned.ESTIMATOR_TYPES)
+    assert sorted(via) == sorted(pinned.ESTIMATOR_TYPES)
+
+
+def test_skops_io_skips_the_estimator_scan_and_still_refuses_unlisted_types(
+    tmp_path: Path,
+) -> None:
+    # given a saved model (pipeline with one-hot encoding and HGB)
+    model, _ = _pipeline()
+    path = tmp_path / "m.skops"
+    save_model(model, path)
+    # when a fresh process loads it through model_io (then again with a narrowed allow-list),
+    # and another imports skops.io plainly
+    probe = (
+        "import sys; print(sorted(m for m in ('sklearn.gaussian_process', "
+        "'sklearn.semi_supervised') if m in sys.modules))"
+    )
+    loaded = _fresh(
+        "import retrain.model_io as m\n"
+        "from retrain.errors import UserError\n"
+        f"m.load_model({str(path)!r})\n"
+        f"{probe}\n"
+        "m.trusted_types = lambda: ['numpy.dtype']\n"
+        f"try:\n    m.load_model({str(path)!r})\nexcept UserError as e:\n    print(e)\n"
+    )
+    plain = _fresh(f"import skops.io; {probe}")
+    # then the load imported no estimator module the model does not use (the scan imports all)
+    assert loaded.splitlines()[0] == "[]"
+    assert plain.strip() != "[]"
+    # and an unlisted type is still refused by a process that never scanned
+    assert "outside the allow-list" in loaded and "TreePredictor" in loaded

@@ -282,3 +282,39 @@ def test_with_time_a_column_empty_before_the_cut_is_kept_out_of_training() -> No
     assert "new" in draft.exclude_features
     df.loc[5, "new"] = 2.0
     assert "new" not in draft_params(df, TABLE, "y", time="t").exclude_features
+
+
+def _series_table(trend: float, n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    day = np.arange(n)
+    x = rng.normal(0, 1, n)
+    return pd.DataFrame(
+        {
+            "day": pd.date_range("2020-01-01", periods=n, freq="D"),
+            "x": x,
+            "y": 100 + trend * day + 10 * x + rng.normal(0, 1, n),
+        }
+    )
+
+
+def test_time_split_regression_bounds_are_the_training_constant_on_the_test_rows() -> None:
+    # given a trending series (test values above every training value) and a flat one
+    trending, flat = _series_table(trend=1.0), _series_table(trend=0.0)
+    # when init drafts both with a time split
+    up = draft_params(trending, TABLE, "y", time="day")
+    level = draft_params(flat, TABLE, "y", time="day")
+    # then the no-skill bounds are the training mean/median scored on the test rows
+    assert up.time is not None
+    cut = pd.Timestamp(up.time.cut)
+    fit, test = trending.loc[trending["day"] < cut, "y"], trending.loc[trending["day"] >= cut, "y"]
+    rmse = float(np.sqrt(np.mean((test - fit.mean()) ** 2)))
+    assert up.values["rmse"][1].value == pytest.approx(rmse, rel=0.01)
+    assert rmse > 1.5 * trending["y"].std(ddof=0)  # the whole-table std: out of reach
+    assert up.values["r2"][1].value < -1  # the training mean is far worse than the test mean
+    assert "learnt before the time cut" in up.values["rmse"][1].note
+    # and the trend is named for review; the flat series has no such note and a bound near its
+    # own spread
+    assert any("outside every training value" in note for note in up.review)
+    assert not any("outside every training value" in note for note in level.review)
+    assert level.values["rmse"][1].value == pytest.approx(flat["y"].std(ddof=0), rel=0.25)
+    assert level.values["r2"][1].value == pytest.approx(0.0, abs=0.05)

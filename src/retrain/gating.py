@@ -303,6 +303,10 @@ def suspicion_checks(
         new, old = cand.get(metric), (champ or {}).get(metric)
         if new is None or old is None:
             continue
+        if metric == "r2" and old < 0:
+            # A champion worse than the test mean: a gain counts from the no-skill level (0);
+            # a bound of +0.1 R² is meaningless at R² −4 (a trending table), a leak is not.
+            old = 0.0
         gain = _gain(metric, new, old)
         ok = gain <= bound
         checks.append(

@@ -616,19 +616,38 @@ def _significant(value: float, digits: int = 3) -> float:
     return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
-def baselines(label: Label, target: pd.Series) -> dict[str, tuple[str, Bound]]:
+def baselines(
+    label: Label, target: pd.Series, train: pd.Series | None = None
+) -> dict[str, tuple[str, Bound]]:
     """Each metric's value bound at the no-skill baseline: what a constant prediction (the
-    class shares, or the target's mean/median) scores on the profiled rows."""
+    class shares, or the target's mean/median) scores on the profiled rows.
+
+    Regression with a time split (`train`: True for the rows before the cut): the constant is
+    learnt on the train side and scored on the test side, as a model would be; a trending
+    target's test rows lie far from the training mean, so the whole table's spread (its std)
+    would be a bound no model trained on the past can meet."""
     import numpy as np
 
     out: dict[str, tuple[str, Bound]] = {}
     if label.task == "regression":
-        y = target.dropna().astype("float64").to_numpy()
-        rmse = float(np.std(y))
-        mae = float(np.mean(np.abs(y - np.median(y))))
-        out["rmse"] = ("max", Bound(_significant(rmse), "no skill: predicting the mean"))
-        out["mae"] = ("max", Bound(_significant(mae), "no skill: predicting the median"))
-        out["r2"] = ("min", Bound(0.0, "no skill: predicting the mean"))
+        values = target.astype("float64")
+        if train is not None and values[train].notna().any() and values[~train].notna().any():
+            fit = values[train].dropna().to_numpy()
+            y = values[~train].dropna().to_numpy()
+            where = "learnt before the time cut, on the test rows"
+        else:
+            fit = y = values.dropna().to_numpy()
+            where = ""
+        mean, median = float(np.mean(fit)), float(np.median(fit))
+        rmse = float(np.sqrt(np.mean((y - mean) ** 2)))
+        mae = float(np.mean(np.abs(y - median)))
+        spread = float(np.mean((y - np.mean(y)) ** 2))
+        r2 = 1.0 - rmse**2 / spread if where and spread > 0 else 0.0
+        suffix = f" ({where})" if where else ""
+        out["rmse"] = ("max", Bound(_significant(rmse), f"no skill: predicting the mean{suffix}"))
+        out["mae"] = ("max", Bound(_significant(mae), f"no skill: predicting the median{suffix}"))
+        r2_bound = _round_down(r2, 2) if r2 < 0 else 0.0
+        out["r2"] = ("min", Bound(r2_bound, f"no skill: predicting the mean{suffix}"))
         return out
     if label.task == "binary":
         assert label.positive is not None
@@ -786,7 +805,18 @@ def draft_params(
     # metrics, gate, slices, monitor
     metrics = metrics_for(inferred)
     primary = primary_metric(inferred)
-    values = {m: b for m, b in baselines(label, frame[target]).items() if m in metrics}
+    before_cut = train_side(frame[time], split) if split is not None else None
+    values = {m: b for m, b in baselines(label, frame[target], before_cut).items() if m in metrics}
+    if before_cut is not None and label.task == "regression":
+        outside = beyond_training_range(frame[target], before_cut)
+        if outside:
+            review.append(
+                f"{outside[0]} of {outside[1]} test row(s) have a {target!r} outside every "
+                "training value (a trend): tree models cannot predict beyond the training "
+                "range and linear ones extrapolate the features' trends, so expect a test "
+                "error far above the CV error; predicting the change rather than the level "
+                "(a differenced target) may suit this table better"
+            )
     scale = math.sqrt(max(n_test, 1))
     abs_tol = max(MIN_CHANGE_ABS, _round_up(0.5 / scale))
     rel_tol = max(MIN_CHANGE_REL, _round_up(1.0 / scale))
@@ -882,6 +912,16 @@ def draft_params(
         decay_rule=decay_rule,
         review=review,
     )
+
+
+def beyond_training_range(target: pd.Series, train: pd.Series) -> tuple[int, int] | None:
+    """(test rows whose target lies outside the train side's range, labelled test rows) when
+    that is more than half of them; else None."""
+    fit, test = target[train].dropna(), target[~train].dropna()
+    if fit.empty or test.empty:
+        return None
+    n = int(((test < fit.min()) | (test > fit.max())).sum())
+    return (n, len(test)) if n > len(test) / 2 else None
 
 
 def _choose_key(

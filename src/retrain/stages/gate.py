@@ -35,6 +35,7 @@ from retrain.prepared import read_test_window
 from retrain.splitting import champion_free_holdout
 
 log = logging.getLogger("retrain.gate")
+SCORING_THREADS = 1
 
 
 def cli(argv: list[str]) -> int:
@@ -88,6 +89,8 @@ def cli(argv: list[str]) -> int:
             "pass --train build/prepared/train.parquet --search build/train/search.json "
             "(or turn the check off in params.yaml gate.suspicion, a loosening the report flags)",
         )
+    from threadpoolctl import threadpool_limits
+
     from retrain.artifacts import SearchSummary
     from retrain.model_io import load_model, sha256_file
     from retrain.prepared import read_table
@@ -107,18 +110,22 @@ def cli(argv: list[str]) -> int:
             cv = (search.primary_metric, search.cv_score)
     sha256 = sha256_file(args.model) if args.model.is_file() else None
     candidate = load_model(args.model, expected_sha256=sha256)
-    result = evaluate_gate(
-        params.gate,
-        params.base.task,
-        test,
-        candidate,
-        champion,
-        champion_version,
-        seed=params.base.seed,
-        train=train if suspicion.leakage.enabled else None,
-        cv=cv,
-        candidate_sha256=sha256,
-    )
+    # One thread (OpenMP, BLAS) for scoring and the bootstrap, as train.n_jobs for the search:
+    # on a shared box extra OpenMP threads spin-wait for a core and cost CPU for no gain
+    # (HistGradientBoosting's predict: bench/README.md, gate).
+    with threadpool_limits(limits=SCORING_THREADS):
+        result = evaluate_gate(
+            params.gate,
+            params.base.task,
+            test,
+            candidate,
+            champion,
+            champion_version,
+            seed=params.base.seed,
+            train=train if suspicion.leakage.enabled else None,
+            cv=cv,
+            candidate_sha256=sha256,
+        )
     if sha256 is not None and sha256 == champion_sha256:
         result = unchanged_verdict(result, champion_version)
     result = result.model_copy(
