@@ -129,12 +129,12 @@ def export_model(
     """
     import mlflow.pyfunc
     import numpy as np
-    import skops.io as sio
     from mlflow.models import infer_signature
 
-    from retrain.model_io import load_model, sha256_file
+    from retrain.model_io import load_model, sha256_file, skops_io
     from retrain.prepared import read_test_window
 
+    sio = skops_io()  # without scikit-learn's all_estimators() scan (see model_io)
     # The model directory records explicit requirements; without this MLflow would also copy
     # the whole project's uv.lock and pyproject.toml into it.
     os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
