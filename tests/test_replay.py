@@ -71,11 +71,18 @@ def test_replay_two_months_three_policies(tmp_path: Path) -> None:
     assert (monthly["months"][1]["champion_version"] == "2") == promoted
     # Same data and seed: the first champions of all policies score the same on March.
     assert never["months"][0]["roc_auc"] == pytest.approx(monthly["months"][0]["roc_auc"])
-    # monitor: its decision is recorded with the signals it was based on.
-    decision = monitor["months"][0]["monitor"]
-    assert decision["action"] in {"retrain", "none"}
-    assert monitor["retrains"] == (1 if decision["action"] == "retrain" else 0)
-    assert decision["decay"] is not None  # March labels arrived: performance was checked
+    # monitor (the drift policy's old name): its decision is recorded with its evidence.
+    decision = monitor["months"][0]["decision"]
+    assert decision["policy"] == "drift" and isinstance(decision["fired"], bool)
+    assert monitor["retrains"] == (1 if decision["fired"] else 0)
+    assert decision["evidence"]["decay"] is not None  # March labels arrived: checked
+    # every retrain's measured CPU is summed per policy, with its price
+    assert monthly["retrain_cpu_s"] > 0 and monthly["retrain_usd"] > 0
+    assert never["retrain_cpu_s"] == 0 and never["retrain_usd"] == 0
+    # the label-free estimate of each served month sits next to the realised value
+    estimate = never["months"][0]["estimate"]
+    assert 0.3 < estimate["value"] < 1 and estimate["low"] <= estimate["high"]
+    assert estimate["naive"] is not None
 
     # The throw-away registry holds what promotion did: aliases and the audit trail.
     reg = Registry(f"sqlite:///{(registry_dir / 'replay.db').resolve()}")
@@ -231,7 +238,7 @@ def test_replay_of_a_regression_table_serves_rmse(tmp_path: Path) -> None:
     event = monthly["events"][1]
     assert event["candidate_rmse"] > 0 and event["champion_rmse"] > 0
     # the monitor's decay is measured in RMSE against the registered value (relative default)
-    decision = result["policies"]["monitor"]["months"][0]["monitor"]
-    assert decision["action"] in {"retrain", "none"} and decision["decay"] is not None
+    decision = result["policies"]["monitor"]["months"][0]["decision"]
+    assert isinstance(decision["fired"], bool) and decision["evidence"]["decay"] is not None
     table = (tmp_path / "out" / "replay.md").read_text()
     assert "champion rmse per month" in table

@@ -47,19 +47,35 @@ def estimate_current(context: PolicyContext) -> Estimate:
             seed=context.seed,
         )
     if context.task == "regression":
+        columns = loss_inputs(context)
         model = fit_direct_loss(
             context.metric,
             ref.labels,
             ref.scores,
-            ref.features,
+            None if ref.features is None else ref.features[columns],
             seed=context.seed,
             min_rows=settings.min_reference_rows,
         )
-        return estimate_direct_loss(model, cur.scores, cur.features, level=settings.level)
+        current = None if cur.features is None else cur.features[columns]
+        return estimate_direct_loss(model, cur.scores, current, level=settings.level)
     raise UserError(
         f"no label-free estimate for base.task {context.task!r}",
         "use the decay or drift policy for multiclass models",
     )
+
+
+def loss_inputs(context: PolicyContext) -> list[str]:
+    """Input columns of the direct-loss model: those both windows have, never the target, the
+    label, the row identity, the event time, or what the monitor / prepare leave out (outcome
+    columns known only after the fact)."""
+    ref, cur = context.reference, context.current
+    if ref is None or cur is None or ref.features is None or cur.features is None:
+        return []
+    params = context.params
+    base = params.base
+    banned = {base.target, "label", base.key_column, base.event_time}
+    banned |= set(params.monitor.exclude) | set(params.prepare.drop_columns)
+    return [c for c in ref.features.columns if c in cur.features.columns and c not in banned]
 
 
 @register("estimated")
