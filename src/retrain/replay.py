@@ -144,7 +144,7 @@ class Replay:
         if not needed <= present:
             raise UserError(
                 f"the features have no rows for {period}(s) {sorted(needed - present)} of {year}",
-                "extract the whole replay period, or lower replay.last_month",
+                "extract the whole replay period, or lower replay.last_period / horizon",
             )
         self.delay = self.settings.label_delay
         self.price = params.cost.price_per_cpu_hour
