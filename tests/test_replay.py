@@ -71,11 +71,18 @@ def test_replay_two_months_three_policies(tmp_path: Path) -> None:
     assert (monthly["months"][1]["champion_version"] == "2") == promoted
     # Same data and seed: the first champions of all policies score the same on March.
     assert never["months"][0]["roc_auc"] == pytest.approx(monthly["months"][0]["roc_auc"])
-    # monitor: its decision is recorded with the signals it was based on.
-    decision = monitor["months"][0]["monitor"]
-    assert decision["action"] in {"retrain", "none"}
-    assert monitor["retrains"] == (1 if decision["action"] == "retrain" else 0)
-    assert decision["decay"] is not None  # March labels arrived: performance was checked
+    # monitor (the drift policy's old name): its decision is recorded with its evidence.
+    decision = monitor["months"][0]["decision"]
+    assert decision["policy"] == "drift" and isinstance(decision["fired"], bool)
+    assert monitor["retrains"] == (1 if decision["fired"] else 0)
+    assert decision["evidence"]["decay"] is not None  # March labels arrived: checked
+    # every retrain's measured CPU is summed per policy, with its price
+    assert monthly["retrain_cpu_s"] > 0 and monthly["retrain_usd"] > 0
+    assert never["retrain_cpu_s"] == 0 and never["retrain_usd"] == 0
+    # the label-free estimate of each served month sits next to the realised value
+    estimate = never["months"][0]["estimate"]
+    assert 0.3 < estimate["value"] < 1 and estimate["low"] <= estimate["high"]
+    assert estimate["naive"] is not None
 
     # The throw-away registry holds what promotion did: aliases and the audit trail.
     reg = Registry(f"sqlite:///{(registry_dir / 'replay.db').resolve()}")
@@ -99,6 +106,11 @@ def test_replay_two_months_three_policies(tmp_path: Path) -> None:
         ("replay: {policies: [sometimes]}\n", "replay.policies"),
         ("replay: {trials: 0}\n", "replay.trials"),
         ("replay: {initial_months: 2, last_month: 8}\n", "no rows for month(s) [5, 6, 8]"),
+        ("replay: {horizon: 2, last_period: 6}\n", "horizon or last_period"),
+        ("replay: {initial_periods: 3, label_delay: 2}\n", "label_delay (2) leaves"),
+        ("replay: {period: month, last_period: 14}\n", "past the 12 months of a year"),
+        ("replay: {policies: [never, challenger]}\n", "replay.policies"),
+        ("replay: {period: week, initial_periods: 2, horizon: 20}\n", "no rows for week(s)"),
     ],
 )
 def test_bad_replay_settings(
@@ -154,6 +166,41 @@ def test_the_served_metric_is_the_tasks_primary_metric() -> None:
     assert "| 2013-03 | 12.5000 (v1) |" in table and "**12.5000**" in table
 
 
+def test_weeks_are_cut_from_january_first(tmp_path: Path) -> None:
+    from retrain.config import parse_params
+    from retrain.replay import Replay
+
+    # given weekly periods over the fixture's months (January-April)
+    params = parse_params(
+        {
+            "base": {"timezone": "America/New_York"},
+            "replay": {"period": "week", "initial_periods": 4, "horizon": 8, "label_delay": 1},
+        }
+    )
+    assert params.replay.last == 12
+    replay = Replay(params, pd.read_parquet(FIXTURE), tmp_path, f"sqlite:///{tmp_path}/r.db")
+    # then week 2 is January 8-14 and each row sits in the week of its local date
+    window = replay.window(2, 3)
+    assert (window.start.isoformat(), window.end.isoformat()) == (
+        "2013-01-08T00:00:00",
+        "2013-01-22T00:00:00",
+    )
+    local = pd.to_datetime(replay.features["event_time"], utc=True).dt.tz_convert(
+        "America/New_York"
+    )
+    assert ((replay.month_of - 1) * 7 + 1 <= local.dt.dayofyear.to_numpy()).all()
+    assert (local.dt.dayofyear.to_numpy() <= replay.month_of * 7).all()
+    assert replay.month_key(2) == "2013-01-08..2013-01-15"
+
+
+def test_old_month_names_still_configure_the_replay() -> None:
+    from retrain.config import parse_params
+
+    old = parse_params({"replay": {"initial_months": 4, "last_month": 9, "train_months": 2}})
+    assert (old.replay.initial_periods, old.replay.last, old.replay.train_periods) == (4, 9, 2)
+    assert old.replay.period == "month" and old.replay.label_delay == 0
+
+
 def regression_table(rows_per_month: int = 160, seed: int = 0) -> pd.DataFrame:
     """A tiny time-indexed regression table: a price that follows two inputs and a category,
     with its level rising month by month (so a retrained model has something to catch up)."""
@@ -161,7 +208,7 @@ def regression_table(rows_per_month: int = 160, seed: int = 0) -> pd.DataFrame:
 
     rng = np.random.default_rng(seed)
     parts = []
-    for month in range(1, 5):
+    for month in range(1, 6):
         n = rows_per_month
         start = pd.Timestamp(f"2013-{month:02d}-01", tz="UTC")
         x1, x2 = rng.uniform(0, 10, n), rng.normal(0, 1, n)
@@ -184,8 +231,10 @@ def regression_table(rows_per_month: int = 160, seed: int = 0) -> pd.DataFrame:
 
 REGRESSION_PARAMS = """\
 base: {task: regression, target: price, positive_above: null, key: sale_id, model_name: prices}
-replay: {initial_months: 2, last_month: 4, train_months: 1, trials: 1, cv_folds: 2,
-         cv_period: week}
+replay: {initial_periods: 3, last_period: 5, train_periods: 1, trials: 1, cv_folds: 2,
+         cv_period: week, label_delay: 1, policies: [never, monthly, monitor, decay, estimated]}
+policy:
+  decay: {min_rows: 50}
 gate:
   values: {rmse: {max: 1000}}
   changes:
@@ -205,7 +254,7 @@ def test_replay_of_a_regression_table_serves_rmse(tmp_path: Path) -> None:
     regression_table().to_parquet(features)
     params = tmp_path / "params.yaml"
     params.write_text(REGRESSION_PARAMS)
-    # when the three policies are replayed on it
+    # when five policies are replayed on it, the labels of a month arriving a month late
     code = main(
         [
             "replay",
@@ -220,18 +269,35 @@ def test_replay_of_a_regression_table_serves_rmse(tmp_path: Path) -> None:
     # then every served month records the champion's RMSE (lower is better), not ROC AUC
     assert code == 0
     result = json.loads((tmp_path / "out" / "replay.json").read_text())
-    assert result["served_months"] == [3, 4]
+    assert result["served_months"] == [4, 5] and result["label_delay"] == 1
     for policy in result["policies"].values():
         months = policy["months"]
-        assert [m["month"] for m in months] == [3, 4]
+        assert [m["month"] for m in months] == [4, 5]
         assert all(0 < m["rmse"] < 60 and "roc_auc" not in m for m in months)
         assert policy["mean_rmse"] == pytest.approx(sum(m["rmse"] for m in months) / 2)
-    monthly = result["policies"]["monthly"]
-    assert monthly["retrains"] == 1
+    policies = result["policies"]
+    # the first champion trained on January and was gated on February (March unlabelled)
+    assert policies["never"]["events"][0]["month"] == 2
+    monthly = policies["monthly"]
+    assert monthly["retrains"] == 1 and monthly["retrain_cpu_s"] > 0
     event = monthly["events"][1]
+    # decided at the end of April, gated on March: the newest labelled month
+    assert (event["decided"], event["month"]) == (4, 3)
     assert event["candidate_rmse"] > 0 and event["champion_rmse"] > 0
-    # the monitor's decay is measured in RMSE against the registered value (relative default)
-    decision = result["policies"]["monitor"]["months"][0]["monitor"]
-    assert decision["action"] in {"retrain", "none"} and decision["decay"] is not None
+    # the drift rule sees no labels of April: no realised decay
+    decision = policies["monitor"]["months"][0]["decision"]
+    assert decision["policy"] == "drift" and decision["evidence"]["decay"] is None
+    # decay judges March's labels (new to a champion gated on February), in RMSE
+    decay = policies["decay"]["months"][0]["decision"]
+    assert decay["evidence"]["n"] > 100 and decay["evidence"]["metric"] == "rmse"
+    # the price level rises every month: concept drift (y | x moves), which March's labels
+    # show (decay fires, a month late) ...
+    assert decay["fired"] and policies["decay"]["retrains"] == 1
+    # ... and a label-free estimate cannot: judging April without its labels, the direct-loss
+    # estimate stays at the error level of the champion's test month, below the realised RMSE
+    estimated = policies["estimated"]["months"][0]
+    assert estimated["decision"]["estimated"] is True and not estimated["decision"]["fired"]
+    estimate = estimated["estimate"]
+    assert 0 < estimate["low"] <= estimate["value"] <= estimate["high"] < estimated["rmse"]
     table = (tmp_path / "out" / "replay.md").read_text()
     assert "champion rmse per month" in table

@@ -437,6 +437,20 @@ class DriftTrigger(_Frozen):
     windows: list[WindowSignal] = []
 
 
+class PolicyDecision(_Frozen):
+    """A retrain policy's decision (`retrain.policies`): fired or not, and on what evidence."""
+
+    policy: str
+    fired: StrictBool
+    # true: the evidence is an estimate made without labels (CBPE / direct-loss estimation)
+    estimated: StrictBool = False
+    # the repository_dispatch event a firing sends (None when it does not fire)
+    event_type: Literal["drift-detected", "performance-degraded", "data-updated"] | None = None
+    score: float = 0.0
+    reason: str
+    evidence: dict[str, float | int | bool | str | None] = {}
+
+
 class DriftResult(Artifact):
     """`build/monitor/drift.json`: the monitor's drift and decay check, and its decision.
 
@@ -459,6 +473,8 @@ class DriftResult(Artifact):
     action: Literal["retrain", "none"]
     reason: str
     dispatch: DispatchEvent | None
+    # the policy that decided (policy.monitor); `action`/`reason`/`dispatch` are its decision
+    policy: PolicyDecision | None = None
 
 
 # -- cost ------------------------------------------------------------------------------------

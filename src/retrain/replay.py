@@ -1,14 +1,18 @@
-"""`retrain replay`: closed-loop, month-by-month replay of a year comparing retrain policies.
+"""`retrain replay`: closed-loop, period-by-period replay of a year comparing retrain policies.
 
-Each month the policy's champion serves, the month's labels arrive and its primary metric
-(`train.metric.<task>`, ROC AUC by default) is recorded; then the policy decides whether to
-retrain: `never`, `monthly`, or `monitor` (the monitor's drift/decay check with its persistence
-state). A retrain runs the production code the stages run: splitting.split -> training.train ->
-exporting.export_model -> gating.evaluate_gate -> pushing.push -> promote.promote, against a
-throw-away MLflow registry (sqlite in a temp dir), so the gate can reject a candidate and the
-champion alias moves only by promotion.
+Each period the policy's champion serves and its primary metric (`train.metric.<task>`, ROC AUC
+by default) is recorded on the period's labels (the simulation's score, never shown to a
+policy); then every policy decides whether to retrain, through the same registry the monitor
+uses (`retrain.policies`: never, periodic, drift, decay, estimated, cost_aware; `monthly` and
+`monitor` are the older names of periodic and drift). With `replay.label_delay` = k a policy
+sees labels only up to period t-k. A retrain runs the production code the stages run:
+splitting.split -> training.train -> exporting.export_model -> gating.evaluate_gate ->
+pushing.push -> promote.promote, against a throw-away MLflow registry (sqlite in a temp dir),
+so the gate can reject a candidate and the champion alias moves only by promotion. Each
+retrain's CPU seconds are measured (getrusage) and summed per policy with their price
+(`cost.price_per_cpu_hour`).
 
-Writes replay.json, replay.md and replay.png (the monthly metric per policy, retrains marked).
+Writes replay.json, replay.md and replay.png (the metric per period and policy, retrains marked).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class Candidate:
     sha256: str
     export_dir: Path
     test: Any  # labelled rows of the gate month
+    cpu_s: float = 0.0  # measured CPU seconds of its training and export
 
 
 @dataclass
@@ -77,7 +82,9 @@ class PolicyRun:
     version: str | None = None
     pipeline: Any = None
     tags: VersionTags | None = None
-    promoted_month: int = 0  # the champion's month: the monitor looks at later months only
+    promoted_month: int = 0  # the champion's gate period: labels after it are new to it
+    last_retrain: int = 0  # the period whose end saw the latest retrain (or the first model)
+    reference: Any = None  # the champion's labelled test rows (the label-free estimate's base)
     months: list[dict[str, Any]] = field(default_factory=list)
     retrains: list[dict[str, Any]] = field(default_factory=list)
 
@@ -125,14 +132,22 @@ class Replay:
         local = times.dt.tz_convert(self.settings.timezone)
         year = self.settings.year
         self.features = features.loc[(local.dt.year == year).to_numpy()].reset_index(drop=True)
-        self.month_of = local.loc[local.dt.year == year].dt.month.to_numpy()
+        local = local.loc[local.dt.year == year]
+        period = self.settings.period
+        if period == "month":
+            self.month_of = local.dt.month.to_numpy()
+        else:
+            days = local.dt.dayofyear.to_numpy()
+            self.month_of = (days - 1) // 7 + 1 if period == "week" else days
         present = set(self.month_of.tolist())
-        needed = set(range(1, self.settings.last_month + 1))
+        needed = set(range(1, self.settings.last + 1))
         if not needed <= present:
             raise UserError(
-                f"the features have no rows for month(s) {sorted(needed - present)} of {year}",
-                "extract the whole replay period, or lower replay.last_month",
+                f"the features have no rows for {period}(s) {sorted(needed - present)} of {year}",
+                "extract the whole replay period, or lower replay.last_period / horizon",
             )
+        self.delay = self.settings.label_delay
+        self.price = params.cost.price_per_cpu_hour
         self.workdir = workdir
         self.uri = tracking_uri
         self.registry = connect(tracking_uri)
@@ -150,8 +165,15 @@ class Replay:
         from retrain.config.extract import Window
 
         year = self.settings.year
-        end = dt.datetime(year + 1, 1, 1) if last == 12 else dt.datetime(year, last + 1, 1)
-        return Window(start=dt.datetime(year, first, 1), end=end, timezone=self.settings.timezone)
+        if self.settings.period == "month":
+            start = dt.datetime(year, first, 1)
+            end = dt.datetime(year + 1, 1, 1) if last == 12 else dt.datetime(year, last + 1, 1)
+        else:
+            days = 7 if self.settings.period == "week" else 1
+            new_year = dt.datetime(year, 1, 1)
+            start = new_year + dt.timedelta(days=days * (first - 1))
+            end = min(new_year + dt.timedelta(days=days * last), dt.datetime(year + 1, 1, 1))
+        return Window(start=start, end=end, timezone=self.settings.timezone)
 
     def month_key(self, month: int) -> str:
         """The month's calendar days "START..END" (how the monitor names a window)."""
@@ -176,7 +198,7 @@ class Replay:
         from retrain.splitting import split
         from retrain.training import train
 
-        first = max(1, month - self.settings.train_months)
+        first = max(1, month - self.settings.train_periods)
         options = self.params.prepare.model_copy(
             update={
                 "train_window": self.window(first, month - 1),
@@ -185,6 +207,7 @@ class Replay:
         )
         parts = split(self.rows(range(first, month + 1)), self.base, options)
         started = time.monotonic()
+        cpu = cpu_seconds()
         outcome = train(parts.train, SearchSettings.from_params(self.params))
         folder = self.workdir / f"candidate-{month:02d}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -209,7 +232,15 @@ class Replay:
             f"{len(parts.train):,}",
             time.monotonic() - started,
         )
-        found = Candidate(month, outcome.model, outcome.search, sha, folder / "export", parts.test)
+        found = Candidate(
+            month,
+            outcome.model,
+            outcome.search,
+            sha,
+            folder / "export",
+            parts.test,
+            cpu_seconds() - cpu,
+        )
         self.candidates[month] = found
         return found
 
@@ -219,7 +250,10 @@ class Replay:
         from retrain.gating import evaluate_gate, window_of
         from retrain.pushing import push
 
+        decided = month
+        month = month - self.delay  # the newest labelled period: the gate's
         cand = self.candidate(month)
+        cpu = cpu_seconds()
         verdict = evaluate_gate(
             self.params.gate,
             self.base.task,
@@ -260,6 +294,14 @@ class Replay:
         }
         if record.version is not None:
             event.update(self.promote(run, record, month))
+            run.reference = cand.test
+        cpu_s = cand.cpu_s + cpu_seconds() - cpu  # this policy pays for the whole retrain
+        event.update(
+            decided=decided,
+            cpu_s=round(cpu_s, 2),
+            usd=round(cpu_s / 3600 * self.price, 6),
+        )
+        run.last_retrain = decided
         run.retrains.append(event)
         return event
 
@@ -288,7 +330,9 @@ class Replay:
         value = score(name, labelled["label"].to_numpy(), scores)
         return {"month": month, name: value, "n": len(labelled), "champion_version": run.version}
 
-    def monitor_says_retrain(self, run: PolicyRun, month: int) -> dict[str, Any]:
+    def drift_check(self, run: PolicyRun, month: int) -> tuple[Any, Any]:
+        """The monitor's drift rule on period `month` (persistence recomputed from earlier
+        periods, as `retrain monitor` does); with a label delay the period has no labels yet."""
         from retrain.artifacts import WindowSignal
         from retrain.monitor.command import (
             check_windows,
@@ -303,16 +347,20 @@ class Replay:
         span = reference_from_tags(run.tags, run.version)
         reference = rows_in(self.features, span, time_column)
         scores_ref = prediction_reference(self.features, run.tags, run.version, time_column)
-        current = self.rows([month])
+
+        def unlabelled(rows: pd.DataFrame, period: int) -> pd.DataFrame:
+            if period > month - self.delay:
+                return rows.drop(columns=[self.base.target], errors="ignore")
+            return rows
+
+        current = unlabelled(self.rows([month]), month)
         report = check_windows(self.params, reference, current, run.pipeline, run.tags, scores_ref)
         policy = self.params.monitor.trigger
-        # Persistence, as `retrain monitor` does it: the months before this one (since the
-        # champion's), newest first, until one has no signal.
         earlier: list[WindowSignal] = []
         if signals_of(report, policy).any:
             first = max(run.promoted_month + 1, month - policy.persistence + 1)
             for before in range(month - 1, first - 1, -1):
-                rows = self.rows([before])
+                rows = unlabelled(self.rows([before]), before)
                 past = check_windows(
                     self.params, reference, rows, run.pipeline, run.tags, scores_ref
                 )
@@ -320,48 +368,105 @@ class Replay:
                 earlier.insert(0, WindowSignal(window=self.month_key(before), signal=signal))
                 if not signal:
                     break
-        decision = decide(report, policy, self.month_key(month), earlier)
-        perf = report.performance
+        return report, decide(report, policy, self.month_key(month), earlier)
+
+    def labelled_sample(self, rows: pd.DataFrame, run: PolicyRun, features: bool = False) -> Any:
+        from retrain.monitor.drift import champion_scores
+        from retrain.policies import Sample
+        from retrain.splitting import derive_label
+
+        if rows is None:
+            return None
+        # the gate's test rows carry their label already; a period's rows their target
+        frame = rows if "label" in rows.columns else derive_label(rows, self.base)[0]
+        if frame.empty:
+            return None
+        scores = champion_scores(run.pipeline, frame, self.base.task)
+        return Sample(scores, frame["label"].to_numpy(), frame if features else None)
+
+    def retrain_usd(self) -> float | None:
+        """The measured cost of one retrain so far: the mean over the trainings done."""
+        if not self.candidates:
+            return None
+        cpu = [c.cpu_s for c in self.candidates.values()]
+        return sum(cpu) / len(cpu) / 3600 * self.price
+
+    def context(self, run: PolicyRun, month: int) -> Any:
+        """What the policies may see at the end of period `month`: its rows without labels,
+        the labels of period month-k when newer than the champion's, the champion's labelled
+        test rows, the periods since the last retrain, the measured cost of a retrain."""
+        from retrain.monitor.drift import champion_scores
+        from retrain.policies import PolicyContext, Sample
+
+        assert run.tags is not None
+        newest = month - self.delay
+        labelled = None
+        if newest > run.promoted_month:
+            labelled = self.labelled_sample(self.rows([newest]), run)
+        rows = self.rows([month])
+        current = Sample(champion_scores(run.pipeline, rows, self.base.task), features=rows)
+        metric = run.tags.primary_metric or self.metric.name
+        return PolicyContext(
+            params=self.params,
+            task=self.base.task,
+            metric=metric,
+            registered=run.tags.metrics.get(metric),
+            periods_since_retrain=month - run.last_retrain,
+            labelled=labelled,
+            current=current,
+            reference=self.labelled_sample(run.reference, run, features=True),
+            retrain_usd=self.retrain_usd(),
+            drift=lambda: self.drift_check(run, month),
+            seed=self.base.seed,
+        )
+
+    def estimate(self, context: Any) -> dict[str, Any] | None:
+        """The champion's metric on the period estimated without labels, and the naive
+        estimate (its registered value), recorded for every policy next to the realised one."""
+        from retrain.policies.estimated import estimate_current
+
+        try:
+            found = estimate_current(context)
+        except UserError as exc:
+            return {"error": exc.message}
         return {
-            "drift_share": round(report.drift_share, 4),
-            "drifted": [f.feature for f in report.drifted],
-            "prediction_psi": None if report.prediction is None else report.prediction.score,
-            "decay": None if perf is None else round(perf.decay, 5),
-            "signal": decision.signal,
-            "consecutive": decision.consecutive,
-            "action": decision.action,
-            "reason": decision.reason,
+            "value": round(found.value, 6),
+            "low": round(found.low, 6),
+            "high": round(found.high, 6),
+            "naive": context.registered,
         }
 
     def run(self) -> dict[str, Any]:
+        from retrain.policies import decide
+
         started = time.monotonic()
         s = self.settings
         runs = [PolicyRun(name, f"{self.base.model_name}-{name}") for name in s.policies]
         for run in runs:
-            first = self.retrain(run, s.initial_months)
+            first = self.retrain(run, s.initial_periods)
             if first["version"] is None:
                 raise UserError(
-                    f"the first model (gated on month {s.initial_months}) was not blessed: "
-                    f"{first['summary']}",
+                    f"the first model (gated on period {s.initial_periods - self.delay}) was not "
+                    f"blessed: {first['summary']}",
                     "relax the gate's value thresholds for the replay, or start later",
                 )
-        for month in range(s.initial_months + 1, s.last_month + 1):
+        for month in range(s.initial_periods + 1, s.last + 1):
             for run in runs:
                 served = self.serve(run, month)
                 served["retrained"] = False
-                if month < s.last_month:
-                    wants = run.name == "monthly"
-                    if run.name == "monitor":
-                        served["monitor"] = self.monitor_says_retrain(run, month)
-                        wants = served["monitor"]["action"] == "retrain"
-                    if wants:
+                context = self.context(run, month)
+                served["estimate"] = self.estimate(context)
+                if month < s.last:
+                    made = decide(run.name, context)
+                    served["decision"] = made.model_dump(mode="json")
+                    if made.fired:
                         event = self.retrain(run, month)
                         served["retrained"] = True
                         served["promoted"] = event["version"] is not None
                 run.months.append(served)
                 log.info(
                     "%s %02d: %s %.4f (v%s)%s",
-                    f"{run.name:8s}",
+                    f"{run.name:10s}",
                     month,
                     self.metric.label,
                     served.get(self.metric.name, float("nan")),
@@ -378,29 +483,45 @@ class Replay:
         name = self.metric.name
         for run in runs:
             values = [m[name] for m in run.months if name in m]
-            retrained = [e for e in run.retrains[1:]]  # the first model is not a retrain
+            retrained = run.retrains[1:]  # the first model is not a retrain
+            cpu = sum(e["cpu_s"] for e in retrained)
             policies[run.name] = {
                 "model": run.model,
                 "months": run.months,
                 f"mean_{self.metric.key}": sum(values) / len(values) if values else None,
                 "retrains": len(retrained),
                 "promotions": sum(e["version"] is not None for e in retrained),
+                "retrain_cpu_s": round(cpu, 1),
+                "retrain_usd": round(cpu / 3600 * self.price, 4),
                 "events": run.retrains,
             }
         return {
             "schema": SCHEMA,
             "year": s.year,
-            "served_months": list(range(s.initial_months + 1, s.last_month + 1)),
+            "period": s.period,
+            "label_delay": s.label_delay,
+            "metric": name,
+            "served_months": list(range(s.initial_periods + 1, s.last + 1)),
             "settings": s.model_dump(mode="json"),
             "monitor": {
                 "numeric_statistic": self.params.monitor.numeric_statistic,
                 "categorical_statistic": self.params.monitor.categorical_statistic,
                 "trigger": self.params.monitor.trigger.model_dump(mode="json"),
             },
+            "policy": self.params.policy.model_dump(mode="json"),
             "policies": policies,
             "trainings": len(self.candidates),
             "elapsed_s": round(elapsed, 1),
         }
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its waited-for children so far (the OS's count)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _value(value: float | None, bold: bool = False) -> str:
@@ -408,13 +529,24 @@ def _value(value: float | None, bold: bool = False) -> str:
     return f"**{text}**" if bold else text
 
 
+def period_label(result: dict[str, Any], index: int) -> str:
+    period = result.get("period", "month")
+    if period == "month":
+        return f"{result['year']}-{index:02d}"
+    return f"{result['year']} {'W' if period == 'week' else 'D'}{index:02d}"
+
+
 def markdown(result: dict[str, Any], metric: ServedMetric) -> str:
     names = list(result["policies"])
     mean = f"mean_{metric.key}"
     lines = [
-        f"## Replay of {result['year']}: champion {metric.label} per month and policy",
+        f"## Replay of {result['year']}: champion {metric.label} per "
+        f"{result.get('period', 'month')} and policy"
+        + (
+            f" (labels {result['label_delay']} period(s) late)" if result.get("label_delay") else ""
+        ),
         "",
-        "| month | " + " | ".join(names) + " |",
+        f"| {result.get('period', 'month')} | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
     ]
     for i, month in enumerate(result["served_months"]):
@@ -425,10 +557,19 @@ def markdown(result: dict[str, Any], metric: ServedMetric) -> str:
             if entry.get("retrained"):
                 mark = " ↻" if entry.get("promoted") else " ✗"
             cells.append(f"{_value(entry[metric.name])} (v{entry['champion_version']}){mark}")
-        lines.append(f"| {result['year']}-{month:02d} | " + " | ".join(cells) + " |")
+        lines.append(f"| {period_label(result, month)} | " + " | ".join(cells) + " |")
     lines.append(
         "| **mean** | "
         + " | ".join(_value(result["policies"][n][mean], bold=True) for n in names)
+        + " |"
+    )
+    lines.append(
+        "| retrain CPU s ($) | "
+        + " | ".join(
+            f"{result['policies'][n].get('retrain_cpu_s', 0):.0f} "
+            f"(${result['policies'][n].get('retrain_usd', 0):.4f})"
+            for n in names
+        )
         + " |"
     )
     lines.append(
@@ -457,7 +598,14 @@ def plot(result: dict[str, Any], path: Path, metric: ServedMetric) -> None:
     from retrain.fileio import atomic_path
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    styles = ["-", "--", "-.", ":"]  # policies share months until one retrains: keep all visible
+    styles = [
+        "-",
+        "--",
+        "-.",
+        ":",
+        (0, (5, 1)),
+        (0, (1, 2, 4, 2)),
+    ]  # policies share months until one retrains: keep all visible
     for i, (name, policy) in enumerate(result["policies"].items()):
         months = [m["month"] for m in policy["months"]]
         values = [m[metric.name] for m in policy["months"]]
@@ -479,12 +627,13 @@ def plot(result: dict[str, Any], path: Path, metric: ServedMetric) -> None:
                     markersize=9,
                     linestyle="none",
                 )
-    ax.set_xlabel(f"month of {result['year']} (▲ retrain promoted, x rejected by the gate)")
-    ax.set_ylabel(f"champion {metric.axis} on the month")
+    period = result.get("period", "month")
+    ax.set_xlabel(f"{period} of {result['year']} (▲ retrain promoted, x rejected by the gate)")
+    ax.set_ylabel(f"champion {metric.axis} on the {period}")
     ax.set_xticks(result["served_months"])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
-    ax.set_title("Closed-loop replay: never vs monthly vs monitor-triggered retraining")
+    ax.set_title("Closed-loop replay: retrain policies compared")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

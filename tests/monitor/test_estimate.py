@@ -87,3 +87,38 @@ def test_cbpe_refuses_what_it_cannot_estimate_from() -> None:
         calibrate(scores, np.zeros_like(labels))
     with pytest.raises(UserError, match="no current rows"):
         estimate_roc_auc(calibrate(scores, labels), np.array([]))
+
+
+def test_direct_loss_estimate_follows_the_realised_rmse_under_a_shift() -> None:
+    import pandas as pd
+
+    from retrain.monitor.estimate import estimate_direct_loss, fit_direct_loss
+
+    def sample(rng: np.random.Generator, n: int, centre: float, spread: float):
+        x = rng.normal(centre, spread, n)
+        y = 3 * x + rng.normal(0, 0.5 + np.abs(x), n)  # errors grow with |x|
+        return 3 * x, y, pd.DataFrame({"x": x})
+
+    rng = np.random.default_rng(0)
+    pred, y, frame = sample(rng, 3000, 0.0, 1.5)
+    # given a loss model fitted on the labelled reference window
+    model = fit_direct_loss("rmse", y, pred, frame, seed=0)
+    naive = float(np.sqrt(np.mean((pred - y) ** 2)))  # "as on the reference"
+    close = inside = naive_close = 0
+    for centre in (0.0, 0.8, 1.5, 2.0, -2.0):
+        # when the inputs move and only they are seen
+        p, truth, f = sample(rng, 2000, centre, 0.7)
+        found = estimate_direct_loss(model, p, f, level=0.9)
+        realised = float(np.sqrt(np.mean((p - truth) ** 2)))
+        close += abs(found.value - realised) <= 0.1 * realised
+        inside += found.contains(realised)
+        naive_close += abs(naive - realised) <= 0.1 * realised
+    # then the estimate tracks the realised RMSE where the naive one cannot
+    assert close >= 4 and inside >= 3 and naive_close <= 2
+
+
+def test_direct_loss_refuses_a_metric_it_cannot_estimate() -> None:
+    from retrain.monitor.estimate import fit_direct_loss
+
+    with pytest.raises(UserError, match="no label-free estimate of 'r2'"):
+        fit_direct_loss("r2", np.zeros(200), np.zeros(200))

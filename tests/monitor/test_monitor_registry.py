@@ -56,10 +56,10 @@ def drop_tag(uri: str, version: str, key: str) -> None:
         client.delete_model_version_tag(MODEL, version, key)
 
 
-def run(tmp_path: Path, *extra: str) -> int:
+def run(tmp_path: Path, *extra: str, policy: str = "") -> int:
     params = tmp_path / "params.yaml"
     zone = "base:\n  timezone: America/New_York\n"  # the flights' clock (default UTC)
-    params.write_text(zone + "monitor:\n  trigger:\n    persistence: 1\n    decay: 0.03\n")
+    params.write_text(zone + "monitor:\n  trigger:\n    persistence: 1\n    decay: 0.03\n" + policy)
     return main(
         [
             "monitor",
@@ -154,3 +154,64 @@ def test_unreachable_registry_exits_3(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     assert run(tmp_path, "--current-window", "2013-07-01..2013-08-01") == 3
     assert not (tmp_path / "out" / "drift.json").exists()
+
+
+def february_test_window(registry, version: str) -> None:
+    """The champion's labelled test window: February (the label-free estimate's reference)."""
+    registry.set_version_tag(MODEL, version, "test_start", "2013-02-01T05:00:00+00:00")
+    registry.set_version_tag(MODEL, version, "test_end", "2013-03-01T04:59:00+00:00")
+
+
+def test_the_estimated_policy_fires_without_labels_and_says_so(
+    tmp_path: Path, use_champion
+) -> None:
+    registry, version = use_champion
+    february_test_window(registry, version)
+    # given a registered AUC (0.99) far above what the champion can reach on July, and
+    # July's rows without their outcome column: no label exists for the period
+    import pandas as pd
+
+    unlabelled = tmp_path / "unlabelled.parquet"
+    frame = pd.read_parquet(FIXTURE)
+    frame.loc[frame["event_time"] >= pd.Timestamp("2013-06-15", tz="UTC"), "arr_delay"] = None
+    frame.to_parquet(unlabelled)
+    july = ("--current-window", "2013-07-01..2013-08-01")
+    code = run(
+        tmp_path, *july, "--features", str(unlabelled), policy="policy: {monitor: estimated}\n"
+    )
+    # then the estimated policy fires, and drift.json and the payload say which and how
+    result = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert code == 10 and result["action"] == "retrain"
+    assert result["performance"] is None  # nothing realised: no labels
+    made = result["policy"]
+    assert made["policy"] == "estimated" and made["estimated"] and made["fired"]
+    assert made["evidence"]["low"] <= made["evidence"]["estimate"] <= made["evidence"]["high"]
+    event = parse_event(result["dispatch"]["event_type"], result["dispatch"]["client_payload"])
+    payload = event.client_payload
+    assert event.event_type == "performance-degraded"
+    assert payload.policy == "estimated" and payload.estimated is True
+    assert payload.evidence["estimate"] == pytest.approx(made["evidence"]["estimate"])
+    assert payload.detector == "retrain-monitor:estimated"
+    # and with a registered value the estimate does not fall below, it stays quiet
+    registry.set_version_tag(MODEL, version, "metric.roc_auc", "0.5")
+    assert (
+        run(tmp_path, *july, "--features", str(unlabelled), policy="policy: {monitor: estimated}\n")
+        == 0
+    )
+    quiet = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert not quiet["policy"]["fired"] and quiet["dispatch"] is None
+
+
+def test_the_decay_policy_uses_the_labels_and_is_not_an_estimate(
+    tmp_path: Path, use_champion
+) -> None:
+    july = ("--current-window", "2013-07-01..2013-08-01")
+    assert run(tmp_path, *july, policy="policy: {monitor: decay}\n") == 10
+    result = json.loads((tmp_path / "out" / "drift.json").read_text())
+    made = result["policy"]
+    assert made["policy"] == "decay" and not made["estimated"]
+    assert made["evidence"]["decay_bound"] > 0
+    payload = result["dispatch"]["client_payload"]
+    assert payload["policy"] == "decay" and payload["estimated"] is False
+    # the never policy never fires, whatever the data
+    assert run(tmp_path, *july, policy="policy: {monitor: never}\n") == 0

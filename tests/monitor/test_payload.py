@@ -378,3 +378,45 @@ def test_fuzz_github_event_files(event: dict[str, Any], event_name: str | None) 
     assert trigger["event_name"] in pl.TRIGGERING_EVENTS
     if trigger["client_payload"] is not None:
         really_valid(pl.parse_event(trigger["event_type"], trigger["client_payload"]))
+
+
+def test_a_policy_payload_names_the_policy_and_its_evidence() -> None:
+    # given the event a label-free policy sends
+    event = pl.build_event(
+        "performance-degraded",
+        model="flight-delay",
+        reason="estimated roc_auc 0.6612 vs registered 0.7301",
+        window_start="2013-07-01",
+        window_end="2013-08-01",
+        score=0.0689,
+        features=[],
+        detector="retrain-monitor:estimated",
+        policy="estimated",
+        estimated=True,
+        evidence={"estimate": 0.6612, "low": 0.65, "high": 0.672, "trigger": 0.03},
+    )
+    # then it round-trips through the receiving side's check
+    body = event.body()
+    again = pl.parse_event(body["event_type"], body["client_payload"])
+    assert again.client_payload.estimated is True and again.client_payload.policy == "estimated"
+    assert "policy estimated (estimated without labels)" in again.summary()
+    # and a drift-rule payload carries none of the new keys (as senders before the policies)
+    assert set(pl.parse_event("drift-detected", VALID).body()["client_payload"]) == set(VALID)
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"policy": "Estimated"}, "policy must be"),
+        ({"policy": "x;id"}, "policy must be"),
+        ({"estimated": "true"}, "estimated"),
+        ({"estimated": 1}, "estimated"),
+        ({"evidence": {"estimate": "0.7"}}, "evidence.estimate"),
+        ({"evidence": {"estimate": float("nan")}}, "not plain JSON"),
+        ({"evidence": {"$(id)": 0.5}}, "feature name must be"),
+        ({"evidence": {f"k{i}": 0.5 for i in range(9)}}, "at most 8"),
+    ],
+)
+def test_bad_policy_fields_are_rejected(extra: dict[str, Any], problem: str) -> None:
+    with pytest.raises(UserError, match=re.escape(problem)):
+        pl.parse_event("performance-degraded", {**VALID, **extra})

@@ -28,6 +28,7 @@ from retrain.config.export import ExportSection
 from retrain.config.extract import ExtractSection
 from retrain.config.gate import GateSection
 from retrain.config.monitor import MonitorSection
+from retrain.config.policy import PolicySection
 from retrain.config.prepare import PrepareSection
 from retrain.config.registry import RegistrySection
 from retrain.config.replay import ReplaySection
@@ -63,6 +64,7 @@ class Params(Section):
     export: ExportSection = ExportSection()
     registry: RegistrySection = RegistrySection()
     monitor: MonitorSection = MonitorSection()
+    policy: PolicySection = PolicySection()
     dispatch: DispatchSection = DispatchSection()
     replay: ReplaySection = ReplaySection()
     cost: CostSection = CostSection()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrain.artifacts import DriftResult, VersionTags, WindowSignal
+from retrain.artifacts import DriftResult, PolicyDecision, StageCost, VersionTags, WindowSignal
 from retrain.errors import UserError
 
 if TYPE_CHECKING:
@@ -33,12 +33,14 @@ if TYPE_CHECKING:
     from retrain.config.monitor import TriggerPolicy
     from retrain.monitor.drift import Decision, DriftReport, Performance
     from retrain.monitor.payload import DispatchEvent
+    from retrain.policies import PolicyContext
 
 log = logging.getLogger("retrain.monitor")
 
 EXIT_RETRAIN = 10
 DETECTOR = "retrain-monitor"
 _PAYLOAD_FEATURE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+_PAYLOAD_REASON = re.compile(r"[^A-Za-z0-9 _.,:=%+-]")  # outside the payload's reason alphabet
 
 
 @dataclass(frozen=True)
@@ -292,25 +294,39 @@ def champion_performance(
 
 
 def dispatch_event(
-    params: Params, report: DriftReport, decision: Decision, current: Span
+    params: Params, report: DriftReport, made: PolicyDecision, current: Span
 ) -> DispatchEvent | None:
-    """The repository_dispatch event for a retrain decision, validated by the payload schema."""
-    from retrain.monitor.payload import build_event
+    """The repository_dispatch event for a policy that fired, validated by the payload schema."""
+    import math
 
-    if decision.action != "retrain" or decision.event_type is None:
+    from retrain.monitor.payload import MAX_EVIDENCE, build_event
+
+    if not made.fired or made.event_type is None:
         return None
     start, end = current.dates()
     names = [f.feature for f in report.drifted if _PAYLOAD_FEATURE.fullmatch(f.feature)]
     statistic = params.monitor.numeric_statistic
+    evidence = {
+        key: float(value)
+        for key, value in made.evidence.items()
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and _PAYLOAD_FEATURE.fullmatch(key)
+    }
+    detector = f"{DETECTOR}:{statistic}" if made.policy == "drift" else f"{DETECTOR}:{made.policy}"
     return build_event(
-        decision.event_type,
+        made.event_type,
         model=params.base.model_name,
-        reason=decision.reason[:200].rstrip(" ,"),
+        reason=_PAYLOAD_REASON.sub(" ", made.reason)[:200].rstrip(" ,"),
         window_start=start,
         window_end=end,
-        score=round(decision.score, 6),
+        score=round(made.score, 6),
         features=names[:20],
-        detector=f"{DETECTOR}:{statistic}",
+        detector=detector,
+        policy=made.policy,
+        estimated=made.estimated,
+        evidence=dict(list(evidence.items())[:MAX_EVIDENCE]),
     )
 
 
@@ -321,6 +337,7 @@ def drift_result(
     reference: Span,
     current: Span,
     champion_version: str | None,
+    made: PolicyDecision | None = None,
 ) -> DriftResult:
     """drift.json: the report, the decision and the event to send, as one typed record."""
     from retrain.artifacts import (
@@ -335,6 +352,13 @@ def drift_result(
     from retrain.monitor.drift import decay_trigger
 
     settings = params.monitor
+    if made is None:  # the drift rule decided
+        from retrain.policies import PolicyContext, decide
+
+        made = decide(
+            "drift",
+            PolicyContext(params, params.base.task, "", None, 0, drift=lambda: (report, decision)),
+        )
     return DriftResult(
         model=params.base.model_name,
         champion_version=champion_version,
@@ -377,9 +401,10 @@ def drift_result(
             consecutive=decision.consecutive,
             windows=list(decision.windows),
         ),
-        action=decision.action,  # type: ignore[arg-type]
-        reason=decision.reason,
-        dispatch=dispatch_event(params, report, decision, current),
+        action="retrain" if made.fired else "none",
+        reason=made.reason,
+        dispatch=dispatch_event(params, report, made, current),
+        policy=made,
     )
 
 
@@ -447,7 +472,81 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-registry", action="store_true", help="no champion: feature drift only"
     )
+    parser.add_argument(
+        "--cost-dir",
+        type=Path,
+        default=Path("metrics/cost"),
+        help="measured stage costs (cost_aware policy: the cost of a retrain)",
+    )
     return parser
+
+
+def measured_retrain_usd(cost_dir: Path) -> float | None:
+    """The cost of one retrain: the sum of the stage cost records in `cost_dir` (None: none)."""
+    if not cost_dir.is_dir():
+        return None
+    records = [StageCost.read(path) for path in sorted(cost_dir.glob("*.json"))]
+    return sum(r.usd for r in records) if records else None
+
+
+def policy_context(
+    params: Params,
+    champion: Champion,
+    current_rows: pd.DataFrame,
+    reference_rows: pd.DataFrame | None,
+    current: Span,
+    drift: tuple[DriftReport, Decision],
+    cost_dir: Path,
+) -> PolicyContext:
+    """What the monitor's policy may look at: the current window's rows (labels only for the
+    `decay` policy's realised metric), the champion's labelled test window as the reference
+    of the label-free estimate, the periods since the champion was trained, the measured cost
+    of a retrain."""
+    from retrain.monitor.drift import champion_scores
+    from retrain.policies import PolicyContext, Sample
+    from retrain.splitting import derive_label
+
+    base = params.base
+    tags = champion.tags
+    metric = (tags.primary_metric if tags else None) or getattr(params.train.metric, base.task)
+    registered = tags.metrics.get(metric) if tags else None
+    labelled = current_sample = reference = None
+    if champion.pipeline is not None:
+        current_sample = Sample(
+            champion_scores(champion.pipeline, current_rows, base.task), features=current_rows
+        )
+        if base.target in current_rows.columns:
+            rows, _ = derive_label(current_rows, base)
+            if len(rows):
+                labelled = Sample(
+                    champion_scores(champion.pipeline, rows, base.task), rows["label"].to_numpy()
+                )
+        if reference_rows is not None and base.target in reference_rows.columns:
+            rows, _ = derive_label(reference_rows, base)
+            if len(rows):
+                scores = champion_scores(champion.pipeline, rows, base.task)
+                reference = Sample(scores, rows["label"].to_numpy(), rows)
+    since = 0
+    if tags is not None and tags.train_end:
+        import pandas as pd
+
+        trained = pd.Timestamp(tags.train_end)
+        trained = trained.tz_localize("UTC") if trained.tzinfo is None else trained
+        length = current.end - current.start
+        since = max(0, int((current.end - trained) / length)) if length else 0
+    return PolicyContext(
+        params=params,
+        task=base.task,
+        metric=metric,
+        registered=registered,
+        periods_since_retrain=since,
+        labelled=labelled,
+        current=current_sample,
+        reference=reference,
+        retrain_usd=measured_retrain_usd(cost_dir),
+        drift=lambda: drift,
+        seed=base.seed,
+    )
 
 
 def load_champion(model_name: str, required: bool) -> Champion:
@@ -561,14 +660,23 @@ def cli(argv: list[str]) -> int:
         params, frame, ref_rows, current, report, champion, scores_ref, settings.trigger
     )
     decision = decide(report, settings.trigger, window_key(current), before)
-    result = drift_result(params, report, decision, reference, current, champion.version)
+    from retrain.policies import decide as policy_decides
+
+    made = policy_decides(
+        params.policy.monitor,
+        policy_context(
+            params, champion, cur_rows, scores_ref, current, (report, decision), args.cost_dir
+        ),
+    )
+    result = drift_result(params, report, decision, reference, current, champion.version, made)
     write_outputs(args.out, result)
     log.info(
-        "%d/%d features drifted, action %s (%s) -> %s",
+        "%d/%d features drifted, policy %s: action %s (%s) -> %s",
         result.n_drifted,
         result.n_features,
-        decision.action,
-        decision.reason,
+        made.policy,
+        result.action,
+        made.reason,
         args.out / "drift.json",
     )
-    return EXIT_RETRAIN if decision.action == "retrain" else 0
+    return EXIT_RETRAIN if made.fired else 0

@@ -175,3 +175,162 @@ def estimate_accuracy(
     return Estimate(
         "accuracy", expected_accuracy(p, predicted), float(low), float(high), level, len(p)
     )
+
+
+# -- other classification metrics: the expected per-row loss under the calibrated probability --
+
+
+def estimate_expected_loss(
+    calibrator: Calibrator,
+    scores: np.ndarray,
+    metric: str,
+    *,
+    level: float = 0.9,
+    draws: int = 300,
+    seed: int = 0,
+) -> Estimate:
+    """Brier score or log loss on unlabelled `scores`: each row's loss if it is a positive and
+    if it is a negative, weighted by the calibrated probability; the interval from label sets
+    drawn from those probabilities."""
+    import numpy as np
+
+    from retrain.metrics import EPS
+
+    s = np.asarray(scores, dtype=float)
+    if len(s) == 0:
+        raise UserError("no current rows to estimate on", "check the monitor's current window")
+    p = calibrator.probabilities(s)
+    if metric == "brier":
+        loss1, loss0 = (1.0 - s) ** 2, s**2
+    elif metric == "log_loss":
+        q = np.clip(s, EPS, 1 - EPS)
+        loss1, loss0 = -np.log(q), -np.log(1 - q)
+    else:
+        raise UserError(
+            f"no label-free estimate of {metric!r}",
+            "use roc_auc, brier or log_loss as train.metric.classification, or the decay policy",
+        )
+    rng = np.random.default_rng(seed)
+    sampled = np.array(
+        [np.where(rng.random(len(p)) < p, loss1, loss0).mean() for _ in range(draws)]
+    )
+    tail = (1 - level) / 2
+    low, high = np.quantile(sampled, [tail, 1 - tail])
+    value = float((p * loss1 + (1 - p) * loss0).mean())
+    return Estimate(metric, value, float(low), float(high), level, len(s))
+
+
+def estimate_classification(
+    metric: str,
+    calibrator: Calibrator,
+    scores: np.ndarray,
+    *,
+    level: float = 0.9,
+    draws: int = 300,
+    seed: int = 0,
+) -> Estimate:
+    if metric == "roc_auc":
+        return estimate_roc_auc(calibrator, scores, level=level, draws=draws, seed=seed)
+    return estimate_expected_loss(calibrator, scores, metric, level=level, draws=draws, seed=seed)
+
+
+# -- regression: direct loss estimation (DLE, as NannyML's) ------------------------------------
+# A model of each row's loss (squared error for rmse, absolute error for mae) fitted on the
+# labelled reference window from the champion's prediction and the numeric inputs, predicted on
+# the unlabelled current rows. The interval: the spread of the realised mean loss around the
+# predicted one, from the out-of-fold residual spread of the loss model on the reference.
+
+LOSS_METRICS = ("rmse", "mae")
+
+
+@dataclass(frozen=True)
+class LossModel:
+    metric: str
+    model: object  # a fitted HistGradientBoostingRegressor
+    columns: tuple[str, ...]
+    residual_sd: float  # out-of-fold sd of (actual - predicted) per-row loss on the reference
+    n_reference: int
+
+
+def _loss_inputs(predictions: np.ndarray, features: object, columns: tuple[str, ...]) -> object:
+    import numpy as np
+
+    parts = [np.asarray(predictions, dtype=float)[:, None]]
+    if columns:
+        frame = features  # a DataFrame with these columns
+        parts.append(frame[list(columns)].to_numpy(dtype=float, na_value=np.nan))  # type: ignore[index]
+    return np.hstack(parts)
+
+
+def _row_loss(metric: str, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    error = np.asarray(predictions, dtype=float) - np.asarray(labels, dtype=float)
+    return error**2 if metric == "rmse" else np.abs(error)
+
+
+def fit_direct_loss(
+    metric: str,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    features: object = None,
+    *,
+    seed: int = 0,
+    min_rows: int = 100,
+) -> LossModel:
+    """Fit the loss model on the labelled reference rows (`features`: a DataFrame or None)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.model_selection import KFold, cross_val_predict
+    from threadpoolctl import threadpool_limits
+
+    if metric not in LOSS_METRICS:
+        raise UserError(
+            f"no label-free estimate of {metric!r}",
+            "use rmse or mae as train.metric.regression, or the decay policy",
+        )
+    if len(labels) < min_rows:
+        raise UserError(
+            f"the reference window has {len(labels)} labelled rows; the direct-loss estimate "
+            f"needs at least {min_rows}",
+            "widen the reference (test) window, or use the `decay` policy",
+        )
+    columns: tuple[str, ...] = ()
+    if isinstance(features, pd.DataFrame):
+        columns = tuple(
+            str(c)
+            for c in features.columns
+            if pd.api.types.is_numeric_dtype(features[c])
+            and not pd.api.types.is_bool_dtype(features[c])
+        )
+    x = _loss_inputs(predictions, features, columns)
+    loss = _row_loss(metric, labels, predictions)
+    model = HistGradientBoostingRegressor(max_iter=100, min_samples_leaf=20, random_state=seed)
+    folds = KFold(3, shuffle=True, random_state=seed)
+    # one thread: four small fits; OpenMP threads on a busy machine cost 10x the fit
+    with threadpool_limits(1):
+        oof = cross_val_predict(model, x, loss, cv=folds)
+        model.fit(x, loss)
+    return LossModel(metric, model, columns, float(np.std(loss - oof)), len(loss))
+
+
+def estimate_direct_loss(
+    loss_model: LossModel, predictions: np.ndarray, features: object = None, *, level: float = 0.9
+) -> Estimate:
+    """RMSE or MAE of the champion on unlabelled rows, with a `level` interval."""
+    import numpy as np
+    from scipy.stats import norm
+    from threadpoolctl import threadpool_limits
+
+    if len(predictions) == 0:
+        raise UserError("no current rows to estimate on", "check the monitor's current window")
+    x = _loss_inputs(predictions, features, loss_model.columns)
+    with threadpool_limits(1):
+        predicted = loss_model.model.predict(x)  # type: ignore[attr-defined]
+    mean = float(np.clip(predicted, 0, None).mean())
+    half = float(norm.ppf(0.5 + level / 2)) * loss_model.residual_sd / np.sqrt(len(predictions))
+    low, high = max(0.0, mean - half), mean + half
+    if loss_model.metric == "rmse":
+        mean, low, high = float(np.sqrt(mean)), float(np.sqrt(low)), float(np.sqrt(high))
+    return Estimate(loss_model.metric, mean, low, high, level, len(predictions))

@@ -75,6 +75,10 @@ Detector = _safe_text(
     64,
     "1-64 characters: letters, digits, '_', '.', ':', '-', starting with a letter or digit",
 )
+PolicyText = _safe_text(
+    "policy", r"[a-z][a-z_]{0,31}", 32, "1-32 characters: lower-case letters and '_'"
+)
+MAX_EVIDENCE = 8
 DateText = _safe_text("date", r"[0-9]{4}-[0-9]{2}-[0-9]{2}", 10, "an ISO date YYYY-MM-DD")
 
 
@@ -117,6 +121,14 @@ class ClientPayload(_Strict):
     score: float = Field(allow_inf_nan=False, ge=-1e9, le=1e9)
     features: list[FeatureName] = Field(max_length=MAX_FEATURES)
     detector: Detector
+    # the retrain policy that fired (retrain.policies) and whether its evidence is an estimate
+    # made without labels; absent in payloads from before the policies: the drift rule
+    policy: PolicyText = "drift"
+    estimated: bool = False
+    # the policy's numeric evidence (e.g. estimate, low, high, decay, trigger), finite numbers
+    evidence: dict[FeatureName, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict, max_length=MAX_EVIDENCE
+    )
 
     @model_validator(mode="after")
     def _unique_features(self) -> ClientPayload:
@@ -132,7 +144,8 @@ class DispatchEvent(_Strict):
     client_payload: ClientPayload
 
     def body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        # keys the sender did not set (policy, estimated, evidence) stay absent, as they came
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
     def summary(self) -> str:
         p = self.client_payload
@@ -140,6 +153,8 @@ class DispatchEvent(_Strict):
         return (
             f"{self.event_type}: model {p.model}, window {p.window.start}..{p.window.end}, "
             f"score {p.score:.4g}, detector {p.detector}, features [{shown}]; {p.reason}"
+            + (f"; policy {p.policy}" if p.policy != "drift" else "")
+            + (" (estimated without labels)" if p.estimated else "")
         )
 
 
@@ -201,9 +216,12 @@ def build_event(
     score: float,
     features: list[str],
     detector: str,
+    policy: str = "drift",
+    estimated: bool = False,
+    evidence: dict[str, float] | None = None,
 ) -> DispatchEvent:
     """Build (and so validate) the event `retrain dispatch` sends."""
-    payload = {
+    payload: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "model": model,
         "reason": reason,
@@ -212,6 +230,8 @@ def build_event(
         "features": list(features),
         "detector": detector,
     }
+    if policy != "drift" or estimated or evidence:  # the drift rule's payload is as it was
+        payload.update(policy=policy, estimated=estimated, evidence=dict(evidence or {}))
     return parse_event(event_type, payload, source="dispatch payload")
 
 

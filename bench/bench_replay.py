@@ -1,0 +1,138 @@
+"""The 2013 replay with every retrain policy (issue 16): mean monthly AUC, retrains and their
+measured cost per policy; the label-free CBPE estimate vs the realised AUC per month (within
+0.02? realised inside the interval?) against the naive estimate "AUC = the registered test
+AUC"; and with label delay k = 1, `estimated` vs `decay`.
+
+Each run is one whole `retrain replay` process, measured by the harness (wall, CPU, peak RSS).
+
+    uv run python bench/bench_replay.py --features build/features/features.parquet --delay 0
+    uv run python bench/bench_replay.py --features build/features/features.parquet --delay 1
+    # -> bench/results/replay_k0.json, replay_k1.json (+ the replay's own outputs in --out)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from harness import measure, save
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL = ["never", "periodic", "drift", "decay", "estimated", "cost_aware"]
+DELAYED = ["never", "periodic", "decay", "estimated"]
+
+
+def estimate_quality(result: dict[str, Any], metric: str) -> dict[str, Any]:
+    """Per served month: the CBPE estimate vs the realised value, and the naive estimate.
+
+    The champion of `never` ages the whole year: its months are the cleanest test. All
+    policies' months (different champions, same months) are counted too."""
+
+    def count(months: list[dict[str, Any]]) -> dict[str, Any]:
+        rows = [m for m in months if m.get("estimate") and "value" in m["estimate"]]
+        within = sum(abs(m["estimate"]["value"] - m[metric]) <= 0.02 for m in rows)
+        inside = sum(m["estimate"]["low"] <= m[metric] <= m["estimate"]["high"] for m in rows)
+        naive = sum(
+            m["estimate"]["naive"] is not None and abs(m["estimate"]["naive"] - m[metric]) <= 0.02
+            for m in rows
+        )
+        err = [abs(m["estimate"]["value"] - m[metric]) for m in rows]
+        naive_err = [abs(m["estimate"]["naive"] - m[metric]) for m in rows]
+        return {
+            "months": len(rows),
+            "within_0.02": within,
+            "inside_interval": inside,
+            "naive_within_0.02": naive,
+            "mean_abs_error": round(sum(err) / len(err), 4) if err else None,
+            "naive_mean_abs_error": round(sum(naive_err) / len(naive_err), 4) if err else None,
+            "per_month": [
+                {
+                    "month": m["month"],
+                    "realised": round(m[metric], 4),
+                    "estimate": m["estimate"]["value"],
+                    "low": m["estimate"]["low"],
+                    "high": m["estimate"]["high"],
+                    "naive": m["estimate"]["naive"],
+                }
+                for m in rows
+            ],
+        }
+
+    policies = result["policies"]
+    out = {}
+    if "never" in policies:
+        out["never"] = count(policies["never"]["months"])
+    out["all_policies"] = count([m for p in policies.values() for m in p["months"]])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--features", type=Path, required=True)
+    parser.add_argument("--delay", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["replay"].update(
+        label_delay=args.delay,
+        policies=DELAYED if args.delay else ALL,
+        trials=args.trials,
+        seconds=args.seconds,
+    )
+    out = args.out or ROOT / "build" / f"replay-k{args.delay}"
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
+        path = Path(tmp) / "params.yaml"
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        cmd = [
+            str(venv_bin / "retrain"),
+            "replay",
+            "--params",
+            str(path),
+            "--features",
+            str(args.features.resolve()),
+            "--out",
+            str(out),
+        ]
+        process = measure(cmd, cwd=ROOT, env=env)
+    load_after = os.getloadavg()
+    result = json.loads((out / "replay.json").read_text())
+    metric = result["metric"]
+    key = "auc" if metric == "roc_auc" else metric
+    summary = {
+        name: {
+            f"mean_{key}": round(p[f"mean_{key}"], 4),
+            "retrains": p["retrains"],
+            "promotions": p["promotions"],
+            "retrain_cpu_s": p["retrain_cpu_s"],
+            "retrain_usd": p["retrain_usd"],
+        }
+        for name, p in result["policies"].items()
+    }
+    payload = {
+        "label_delay": args.delay,
+        "trials": args.trials,
+        "seconds": args.seconds,
+        "process": process,
+        "load_average_1m": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
+        "trainings": result["trainings"],
+        "policies": summary,
+        "estimate_vs_realised": estimate_quality(result, metric),
+    }
+    print(json.dumps(payload, indent=2))
+    save(f"replay_k{args.delay}", payload)
+
+
+if __name__ == "__main__":
+    main()

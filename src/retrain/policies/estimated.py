@@ -1,0 +1,114 @@
+"""`estimated`: the champion's performance estimated WITHOUT labels on the current period.
+
+Classification: CBPE (`retrain.monitor.estimate`: isotonic calibration of the champion's scores
+on its labelled reference window, then the expected ROC AUC / Brier / log loss on the current
+scores). Regression: direct loss estimation (a model of each row's squared or absolute error,
+fitted on the reference). Fires when the estimated decay is at least the trigger and the whole
+`level` interval is worse than the registered value. Blind to concept drift (P(label | score)
+moving): the realised `decay` check stays the backstop once labels arrive.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from retrain.artifacts import PolicyDecision
+from retrain.errors import UserError
+from retrain.policies.base import PolicyContext, decay_of, decision, register, trigger_of
+
+if TYPE_CHECKING:
+    from retrain.monitor.estimate import Estimate
+
+
+def estimate_current(context: PolicyContext) -> Estimate:
+    """The champion's primary metric on the current rows, estimated from the reference."""
+    from retrain.monitor.estimate import (
+        calibrate,
+        estimate_classification,
+        estimate_direct_loss,
+        fit_direct_loss,
+    )
+
+    settings = context.params.policy.estimated
+    ref, cur = context.reference, context.current
+    if ref is None or ref.labels is None or cur is None:
+        raise UserError(
+            "the estimated policy needs the champion's labelled reference and current rows",
+            "register the champion with its test window (train_start/test_end tags)",
+        )
+    if context.task == "classification":
+        calibrator = calibrate(ref.scores, ref.labels, settings.min_reference_rows)
+        return estimate_classification(
+            context.metric,
+            calibrator,
+            cur.scores,
+            level=settings.level,
+            draws=settings.draws,
+            seed=context.seed,
+        )
+    if context.task == "regression":
+        columns = loss_inputs(context)
+        model = fit_direct_loss(
+            context.metric,
+            ref.labels,
+            ref.scores,
+            None if ref.features is None else ref.features[columns],
+            seed=context.seed,
+            min_rows=settings.min_reference_rows,
+        )
+        current = None if cur.features is None else cur.features[columns]
+        return estimate_direct_loss(model, cur.scores, current, level=settings.level)
+    raise UserError(
+        f"no label-free estimate for base.task {context.task!r}",
+        "use the decay or drift policy for multiclass models",
+    )
+
+
+def loss_inputs(context: PolicyContext) -> list[str]:
+    """Input columns of the direct-loss model: those both windows have, never the target, the
+    label, the row identity, the event time, or what the monitor / prepare leave out (outcome
+    columns known only after the fact)."""
+    ref, cur = context.reference, context.current
+    if ref is None or cur is None or ref.features is None or cur.features is None:
+        return []
+    params = context.params
+    base = params.base
+    banned = {base.target, "label", base.key_column, base.event_time}
+    banned |= set(params.monitor.exclude) | set(params.prepare.drop_columns)
+    return [c for c in ref.features.columns if c in cur.features.columns and c not in banned]
+
+
+@register("estimated")
+def estimated(context: PolicyContext) -> PolicyDecision:
+    from retrain.metrics import greater_is_better
+
+    settings = context.params.policy.estimated
+    if context.registered is None:
+        return decision("estimated", False, "no registered value to compare with", estimated=True)
+    found = estimate_current(context)
+    metric, registered = context.metric, context.registered
+    amount = decay_of(metric, registered, found.value)
+    trigger = trigger_of(metric, registered, settings.decay, settings.decay_relative)
+    # the interval's most favourable end is still worse than registered
+    best = found.high if greater_is_better(metric) else found.low
+    beyond_noise = decay_of(metric, registered, best) > 0
+    fired = bool(amount >= trigger and beyond_noise)
+    return decision(
+        "estimated",
+        fired,
+        f"estimated {metric} {found.value:.4f} [{found.low:.4f}, {found.high:.4f}] on "
+        f"{found.n_rows} unlabelled rows vs registered {registered:.4f}: decay {amount:.4f} "
+        f"(trigger {trigger:.4f})",
+        estimated=True,
+        event_type="performance-degraded",
+        score=amount,
+        metric=metric,
+        registered=registered,
+        estimate=found.value,
+        low=found.low,
+        high=found.high,
+        level=found.level,
+        decay=amount,
+        trigger=trigger,
+        n=found.n_rows,
+    )
