@@ -492,7 +492,7 @@ class Replay:
                 "retrains": len(retrained),
                 "promotions": sum(e["version"] is not None for e in retrained),
                 "retrain_cpu_s": round(cpu, 1),
-                "retrain_usd": round(cpu / 3600 * self.price, 4),
+                "retrain_usd": round(cpu / 3600 * self.price, 6),
                 "events": run.retrains,
             }
         return {

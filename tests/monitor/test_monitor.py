@@ -416,3 +416,24 @@ def test_features_symlinked_outside_the_project_are_refused(
     assert "AWS_SECRET" not in err and not (project / "out").exists()
     # and the fixture inside the repository (the working directory) is read
     assert main([*args, "--features", str(FIXTURE)]) in (0, 10)
+
+
+def test_the_measured_retrain_cost_is_the_sum_of_the_stage_records(tmp_path: Path) -> None:
+    from retrain.cost import measure
+    from retrain.errors import UserError
+    from retrain.monitor.command import measured_retrain_usd
+
+    # given the cost records two stages wrote (as `--cost metrics/cost/<stage>.json` does)
+    costs = tmp_path / "cost"
+    costs.mkdir()
+    records = [measure(stage, 3600.0) for stage in ("prepare", "train")]
+    for record in records:
+        record.write(costs / f"{record.stage}.json")
+    # when the monitor sums them, then the retrain costs their sum; no records: unknown
+    assert measured_retrain_usd(costs) == pytest.approx(sum(r.usd for r in records))
+    assert measured_retrain_usd(tmp_path / "none") is None
+    # and a broken record is a clear error naming the fix, not a traceback
+    (costs / "train.json").write_text("{")
+    with pytest.raises(UserError, match="cost") as err:
+        measured_retrain_usd(costs)
+    assert "dvc repro" in str(err.value)

@@ -485,7 +485,8 @@ def measured_retrain_usd(cost_dir: Path) -> float | None:
     """The cost of one retrain: the sum of the stage cost records in `cost_dir` (None: none)."""
     if not cost_dir.is_dir():
         return None
-    records = [StageCost.read(path) for path in sorted(cost_dir.glob("*.json"))]
+    hint = f"re-run the pipeline (dvc repro) to rewrite the stage cost records in {cost_dir}"
+    records = [StageCost.read(path, hint) for path in sorted(cost_dir.glob("*.json"))]
     return sum(r.usd for r in records) if records else None
 
 
@@ -543,7 +544,10 @@ def policy_context(
         labelled=labelled,
         current=current_sample,
         reference=reference,
-        retrain_usd=measured_retrain_usd(cost_dir),
+        # Only the cost_aware policy reads the cost records.
+        retrain_usd=(
+            measured_retrain_usd(cost_dir) if params.policy.monitor == "cost_aware" else None
+        ),
         drift=lambda: drift,
         seed=base.seed,
     )
