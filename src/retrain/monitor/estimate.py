@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 from retrain.errors import UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import numpy as np
     from sklearn.isotonic import IsotonicRegression
 
@@ -107,6 +109,26 @@ def expected_accuracy(probabilities: np.ndarray, predicted_positive: np.ndarray)
     return float(np.where(predicted_positive, p, 1.0 - p).mean())
 
 
+def _label_draws(probabilities: np.ndarray, draws: int, seed: int) -> Iterator[np.ndarray]:
+    """`draws` label sets drawn row by row from the calibrated probabilities (seeded)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for _ in range(draws):
+        yield rng.random(len(probabilities)) < probabilities
+
+
+def _interval(sampled: np.ndarray, level: float) -> tuple[float, float]:
+    """The central `level` interval of the sampled metric values (NaN when there are none)."""
+    import numpy as np
+
+    if not len(sampled):
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2
+    low, high = np.quantile(sampled, [tail, 1 - tail])
+    return float(low), float(high)
+
+
 def _sampled_roc_auc(
     scores: np.ndarray, probabilities: np.ndarray, draws: int, seed: int
 ) -> np.ndarray:
@@ -146,11 +168,8 @@ def estimate_roc_auc(
     p = calibrator.probabilities(scores)
     sampled = _sampled_roc_auc(scores, p, draws, seed)
     sampled = sampled[np.isfinite(sampled)]
-    tail = (1 - level) / 2
-    low, high = np.quantile(sampled, [tail, 1 - tail]) if len(sampled) else (np.nan, np.nan)
-    return Estimate(
-        "roc_auc", expected_roc_auc(scores, p), float(low), float(high), level, len(scores)
-    )
+    low, high = _interval(sampled, level)
+    return Estimate("roc_auc", expected_roc_auc(scores, p), low, high, level, len(scores))
 
 
 def estimate_accuracy(
@@ -168,13 +187,9 @@ def estimate_accuracy(
     scores = np.asarray(scores, dtype=float)
     p = calibrator.probabilities(scores)
     predicted = scores >= threshold
-    rng = np.random.default_rng(seed)
-    sampled = np.array([((rng.random(len(p)) < p) == predicted).mean() for _ in range(draws)])
-    tail = (1 - level) / 2
-    low, high = np.quantile(sampled, [tail, 1 - tail])
-    return Estimate(
-        "accuracy", expected_accuracy(p, predicted), float(low), float(high), level, len(p)
-    )
+    sampled = np.array([(labels == predicted).mean() for labels in _label_draws(p, draws, seed)])
+    low, high = _interval(sampled, level)
+    return Estimate("accuracy", expected_accuracy(p, predicted), low, high, level, len(p))
 
 
 # -- other classification metrics: the expected per-row loss under the calibrated probability --
@@ -210,14 +225,12 @@ def estimate_expected_loss(
             f"no label-free estimate of {metric!r}",
             "use roc_auc, brier or log_loss as train.metric.classification, or the decay policy",
         )
-    rng = np.random.default_rng(seed)
     sampled = np.array(
-        [np.where(rng.random(len(p)) < p, loss1, loss0).mean() for _ in range(draws)]
+        [np.where(labels, loss1, loss0).mean() for labels in _label_draws(p, draws, seed)]
     )
-    tail = (1 - level) / 2
-    low, high = np.quantile(sampled, [tail, 1 - tail])
+    low, high = _interval(sampled, level)
     value = float((p * loss1 + (1 - p) * loss0).mean())
-    return Estimate(metric, value, float(low), float(high), level, len(s))
+    return Estimate(metric, value, low, high, level, len(s))
 
 
 def estimate_classification(
