@@ -8,6 +8,7 @@ computation on files DVC tracks (`read_champion`), so it needs no registry crede
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,10 @@ def lookup_champion(model: str, out_dir: Path, registry: Registry) -> ChampionIn
         **({} if ref is None else split_of(ref.tags)),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
+    # The directory persists between runs (dvc.yaml `persist: true`): a download a killed run
+    # left behind must not become part of the output.
+    for stale in out_dir.glob(".download-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     target = out_dir / CHAMPION_MODEL
     if ref is not None and not (target.is_file() and sha256_file(target) == ref.sha256):
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".download-") as tmp:

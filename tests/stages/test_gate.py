@@ -502,6 +502,12 @@ def test_cli_lookup_then_gate_against_registered_champion(
     assert sha256_file(artifact) == sha
     stamp = artifact.stat().st_mtime_ns
     assert main(lookup) == 0 and artifact.stat().st_mtime_ns == stamp
+    # The directory persists between repros (dvc.yaml persist: true): a download a killed
+    # look-up left behind is removed, not kept as part of the output.
+    (champion_dir / ".download-killed").mkdir()
+    (champion_dir / ".download-killed" / "model.skops").write_bytes(b"partial")
+    assert main(lookup) == 0 and artifact.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in champion_dir.iterdir()) == ["champion.json", "model.skops"]
 
     worse = tmp_path / "worse.skops"
     worse_sha = save(shuffled, worse)
