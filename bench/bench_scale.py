@@ -91,7 +91,11 @@ def main() -> None:
     results = []
     for factor in args.factors:
         load = os.getloadavg()
-        result = run(factor, args.budget, env)
+        try:
+            result = run(factor, args.budget, env)
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            # a factor that fails (memory, a validation bound) is a result too: keep the others
+            result = {"factor": factor, "failed": str(exc)[-3000:]}
         result["load_average_before"] = load
         result["load_average_after"] = os.getloadavg()
         results.append(result)
@@ -99,6 +103,8 @@ def main() -> None:
     base = next((r for r in results if r["factor"] == 1), None)
     if base:
         for r in results:
+            if "whole_dvc_repro" not in r or "whole_dvc_repro" not in base:
+                continue
             r["wall_ratio_vs_1x"] = round(
                 r["whole_dvc_repro"]["wall_s"] / base["whole_dvc_repro"]["wall_s"], 2
             )
