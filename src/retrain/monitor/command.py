@@ -11,6 +11,10 @@ Persistence (`monitor.trigger.persistence` = N) keeps no state between runs: whe
 window has a signal, the same run checks the N-1 windows of the same length just before it
 (whole calendar months when the window is whole months) against the same reference, newest
 first, and stops at the first without one. Retrain when the latest N windows all signal.
+
+Without a time column (base.event_time null) there are no windows: the champion's training
+rows (its hash split) vs a file of new rows, `--current-rows` / `monitor.current_rows`
+(`retrain.monitor.untimed`), with persistence 1.
 """
 
 from __future__ import annotations
