@@ -402,3 +402,29 @@ def test_current_rows_with_a_timed_table_is_refused(
     assert code == 2
     assert "is for tables without a time column" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_champion_without_a_hash_split_is_refused(
+    projects: dict[str, Project], registry: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mlflow
+
+    from retrain.registry import MlflowRegistry
+
+    project = projects["cancer"]
+    client = mlflow.MlflowClient(tracking_uri=project.uri, registry_uri=project.uri)
+    name = "breast_cancer"
+    try:
+        # given a champion trained while the table had a time column
+        MlflowRegistry(project.uri).set_version_tag(name, project.version, "split", "time")
+        assert monitor(project, project.new) == 2
+        assert "was trained under a time split" in capsys.readouterr().err
+        # given one registered without the split tags (not through push)
+        client.delete_model_version_tag(name, project.version, "split")
+        assert monitor(project, project.new) == 2
+        assert "has no split/test_size tags" in capsys.readouterr().err
+        assert not (project.root / "out" / "drift.json").exists()
+    finally:
+        MlflowRegistry(project.uri).set_version_tag(name, project.version, "split", "hash")
+    # and with push's tags back it runs
+    assert monitor(project, project.new) == 0
