@@ -629,7 +629,11 @@ def untimed_cli(args: argparse.Namespace, params: Params) -> int:
             )
     base, table = params.base, params.extract.table
     if params.extract.source != "table" or table.path is None:  # feast always has a time
-        raise UserError("base.event_time is null but extract.source is not table", "see extract")
+        raise UserError(
+            f"base.event_time is null but extract.source is {params.extract.source!r}",
+            "set extract.source: table and extract.table.path (the bundled Feast source has "
+            "a time column: base.event_time: event_time)",
+        )
     frame = table_features(
         confined(table.path, data_roots(args.params.resolve().parent), "extract.table.path"),
         table.encoding,
