@@ -151,7 +151,7 @@ def render(draft: Draft) -> str:
     if time is not None:
         add(pad(f"  event_time: {q(time.column)}", "time column: windows, time-ordered split"))
     else:
-        add(pad("  event_time: null", "no time column: seeded random split, no monitor"))
+        add(pad("  event_time: null", "no time column: seeded random split, no windows"))
     add(pad(f"  key: {scalar(draft.key)}", draft.key_reason))
     if time is not None:
         zone_note = (
@@ -340,7 +340,7 @@ def render(draft: Draft) -> str:
     add("")
 
     # -- monitor
-    add("monitor:" + ("" if time is not None else "                     # needs base.event_time"))
+    add("monitor:" + ("" if time is not None else "        # new rows: --current-rows FILE"))
     add(flow([q(c) for c in draft.monitor_exclude], 2, "  exclude: ") + "   # key, time, target")
     if time is not None:
         add(pad("  current: {start: *cut, end: *data_end}", "the test window"))

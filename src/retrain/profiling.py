@@ -714,7 +714,8 @@ def draft_params(
         if stamp:
             review.append(
                 f"column {stamp!r} looks like a timestamp: pass --time {stamp} for a "
-                "time-ordered split, windows and monitoring (now: random split, no monitor)"
+                "time-ordered split, windows and monitoring (now: random split, the monitor needs "
+                "--current-rows)"
             )
 
     # validate

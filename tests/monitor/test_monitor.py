@@ -315,10 +315,10 @@ def test_monitor_output_feeds_dispatch(tmp_path: Path, capsys: pytest.CaptureFix
             "monitor.trigger.persistence",
         ),
         (["--no-registry", "--reference-window", FEB], "monitor:\n  bins: 1\n", "monitor.bins"),
-        (  # a table without a time column: the params key to set is named
+        (  # a table without a time column and no new-rows file: the flag / key is named
             ["--no-registry", "--reference-window", FEB],
             "base:\n  event_time: null\n",
-            "base.event_time is null: the monitor needs event times",
+            "pass --current-rows data/new.csv or set monitor.current_rows",
         ),
         (
             ["--no-registry", "--reference-window", FEB],

@@ -9,6 +9,7 @@ sample size. bench/bench_drift.py shows the columns each choice flags on the 201
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
@@ -69,6 +70,10 @@ class MonitorSection(Section):
     # The newer window compared against the champion's training window ([start, end), naive
     # times read in `timezone`, else base.timezone, like extract.window).
     current: Window = Window(start=dt.datetime(2013, 10, 1), end=dt.datetime(2014, 1, 1))
+    # Tables without a time column (base.event_time: null): the file of new rows compared with
+    # the champion's training rows (`retrain monitor --current-rows` overrides it). Same
+    # columns as extract.table (the target optional), read like it; null: pass the flag.
+    current_rows: Path | None = None
     trigger: TriggerPolicy = TriggerPolicy()
 
     @field_validator("numeric_statistic", "prediction_statistic")

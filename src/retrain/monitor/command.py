@@ -11,6 +11,10 @@ Persistence (`monitor.trigger.persistence` = N) keeps no state between runs: whe
 window has a signal, the same run checks the N-1 windows of the same length just before it
 (whole calendar months when the window is whole months) against the same reference, newest
 first, and stops at the first without one. Retrain when the latest N windows all signal.
+
+Without a time column (base.event_time null) there are no windows: the champion's training
+rows (its hash split) vs a file of new rows, `--current-rows` / `monitor.current_rows`
+(`retrain.monitor.untimed`), with persistence 1.
 """
 
 from __future__ import annotations
@@ -470,6 +474,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference-window", help="START..END; default: champion's train window")
     parser.add_argument("--current-window", help="START..END; default: monitor.current")
     parser.add_argument(
+        "--current-rows",
+        type=Path,
+        help="file of new rows (tables without base.event_time); default: monitor.current_rows",
+    )
+    parser.add_argument(
         "--no-registry", action="store_true", help="no champion: feature drift only"
     )
     parser.add_argument(
@@ -589,6 +598,106 @@ def write_outputs(out: Path, result: DriftResult) -> None:
     result.write(out / "drift.json")
 
 
+def untimed_cli(args: argparse.Namespace, params: Params) -> int:
+    """No time column: the champion's training rows vs a file of new rows
+    (`retrain.monitor.untimed`); persistence 1 (no earlier windows without time)."""
+    import pandas as pd
+
+    from retrain.extraction import table_features
+    from retrain.fileio import confined, data_roots
+    from retrain.monitor.drift import decide
+    from retrain.monitor.untimed import (
+        FLAG,
+        current_rows_path,
+        known_rows,
+        read_current_rows,
+        reference_rows,
+    )
+    from retrain.policies import decide as policy_decides
+
+    path = current_rows_path(args.current_rows, params, args.params)
+    for flag, value in (
+        ("--features", args.features),
+        ("--reference-window", args.reference_window),
+        ("--current-window", args.current_window),
+    ):
+        if value:
+            raise UserError(
+                f"{flag} cuts time windows, but base.event_time is null",
+                f"drop {flag}: the reference is extract.table.path (the champion's training "
+                f"rows) and the current rows are {FLAG}",
+            )
+    base, table = params.base, params.extract.table
+    if params.extract.source != "table" or table.path is None:  # feast always has a time
+        raise UserError(
+            f"base.event_time is null but extract.source is {params.extract.source!r}",
+            "set extract.source: table and extract.table.path (the bundled Feast source has "
+            "a time column: base.event_time: event_time)",
+        )
+    frame = table_features(
+        confined(table.path, data_roots(args.params.resolve().parent), "extract.table.path"),
+        table.encoding,
+        base.key,
+        base.target,
+        None,
+        params.extract.window,
+        params.extract.limits,
+    )
+    new = read_current_rows(path, params, frame)
+    known = known_rows(new, frame, base)
+    cur_rows = new.loc[~known].reset_index(drop=True)
+    n_known = int(known.sum())
+    if cur_rows.empty:
+        raise UserError(
+            f"every row of {path.name} ({len(new):,}) is already in {table.path}",
+            f"pass rows the table does not hold as {FLAG}",
+        )
+    champion = Champion() if args.no_registry else load_champion(base.model_name, required=False)
+    if champion.version is None and not args.no_registry:
+        raise UserError(
+            f"model {base.model_name!r} has no champion in the registry",
+            "promote a model first, or pass --no-registry (feature drift against the whole table)",
+        )
+    ref = reference_rows(frame, base, champion.tags, champion.version, Path(table.path).name)
+    # persistence does not apply without time: one "window", the new rows
+    trigger = params.monitor.trigger.model_copy(update={"persistence": 1})
+    params = params.model_copy(
+        update={"monitor": params.monitor.model_copy(update={"trigger": trigger})}
+    )
+    today = pd.Timestamp.now(tz="UTC").normalize()
+    skipped = f", {n_known:,} already in the table left out" if n_known else ""
+    current = Span(
+        today, today + pd.Timedelta(days=1), f"{path.name}: {len(cur_rows):,} new rows{skipped}"
+    )
+    reference = Span(today, today, ref.label)
+    if n_known:
+        log.info("%d of %d rows of %s are already in the table: left out", n_known, len(new), path)
+    report = check_windows(
+        params, ref.rows, cur_rows, champion.pipeline, champion.tags, ref.scores_rows
+    )
+    decision = decide(report, trigger, window_key(current))
+    made = policy_decides(
+        params.policy.monitor,
+        policy_context(
+            params, champion, cur_rows, ref.scores_rows, current, (report, decision), args.cost_dir
+        ),
+    )
+    result = drift_result(params, report, decision, reference, current, champion.version, made)
+    write_outputs(args.out, result)
+    log.info(
+        "no time column: %s vs %s; %d/%d features drifted, policy %s: action %s (%s) -> %s",
+        ref.label,
+        current.label,
+        result.n_drifted,
+        result.n_features,
+        made.policy,
+        result.action,
+        made.reason,
+        args.out / "drift.json",
+    )
+    return EXIT_RETRAIN if made.fired else 0
+
+
 def cli(argv: list[str]) -> int:
     from retrain import logs
     from retrain.config import load_params
@@ -599,11 +708,8 @@ def cli(argv: list[str]) -> int:
     logs.setup()
     params = load_params(args.params)
     settings, base = params.monitor, params.base
-    if base.event_time is None:
-        raise UserError(
-            "base.event_time is null: the monitor needs event times to cut windows",
-            "set base.event_time to the table's timestamp column",
-        )
+    if base.event_time is None or args.current_rows or settings.current_rows is not None:
+        return untimed_cli(args, params)
     timezone = settings.current.timezone
     current = (
         parse_window(args.current_window, timezone, "--current-window")
