@@ -3,7 +3,7 @@ peak RSS (os.wait4: the rusage covers every waited descendant).
 
 Tables: scikit-learn's breast cancer (binary, 569 rows) and diabetes (regression, 442 rows).
 Each project is built like tests/monitor/test_monitor_untimed.py does: 150 rows held out,
-`retrain init` on the rest (+ `monitor.bins: 5`), a champion (scaler + logistic / ridge)
+`retrain init` on the rest (init drafts `monitor.bins: 5`), a champion (scaler + logistic / ridge)
 fitted on the hash split's training side, exported and registered in a sqlite MLflow store
 with push's split tags. Then, alternated, N runs each of the monitor on the held-out rows
 (calm, exit 0) and on them with ten / five size columns x1.6 (drift, exit 10).

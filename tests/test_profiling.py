@@ -318,3 +318,15 @@ def test_time_split_regression_bounds_are_the_training_constant_on_the_test_rows
     assert not any("outside every training value" in note for note in level.review)
     assert level.values["rmse"][1].value == pytest.approx(flat["y"].std(ddof=0), rel=0.25)
     assert level.values["r2"][1].value == pytest.approx(0.0, abs=0.05)
+
+
+def test_monitor_bins_keep_psi_noise_under_half_the_threshold() -> None:
+    from retrain.profiling import monitor_bins_for
+
+    # given the champion's expected held-out rows, when init drafts monitor.bins,
+    # then the PSI noise floor (k - 1) * 2 / n stays <= 0.1, between 2 and the default 10
+    for n in (1, 20, 85, 179, 180, 82_609):
+        k = monitor_bins_for(n)
+        assert 2 <= k <= 10
+        assert k == 2 or (k - 1) * 2 / n <= 0.1
+    assert [monitor_bins_for(n) for n in (20, 85, 180, 82_609)] == [2, 5, 10, 10]

@@ -342,6 +342,12 @@ def render(draft: Draft) -> str:
     # -- monitor
     add("monitor:" + ("" if time is not None else "        # new rows: --current-rows FILE"))
     add(flow([q(c) for c in draft.monitor_exclude], 2, "  exclude: ") + "   # key, time, target")
+    add(
+        pad(
+            f"  bins: {draft.monitor_bins}",
+            f"PSI noise under half its 0.2 threshold on ~{draft.n_test} held-out rows",
+        )
+    )
     if time is not None:
         add(pad("  current: {start: *cut, end: *data_end}", "the test window"))
     add("  trigger:")

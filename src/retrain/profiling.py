@@ -59,6 +59,11 @@ SLICE_TOLERANCE_FACTOR = 2  # a slice may regress by this many times the whole-s
 DECAY_SHARE = 0.05  # regression monitor decay: this share of the no-skill RMSE/MAE
 CLASSIFICATION_DECAY = 0.03  # classification monitor decay (scale-free metric points)
 CV_FOLDS = 3
+# monitor.bins: PSI between two samples of n rows with k bins has a noise floor of about
+# (k - 1) * 2 / n; keep it at most this share of the 0.2 PSI threshold (k <= 1 + 0.05 n)
+PSI_NOISE_SHARE = 0.5
+PSI_THRESHOLD = 0.2
+MAX_MONITOR_BINS = 10
 # Metrics in the target's units: tolerances are relative to the champion's value.
 UNIT_METRICS = frozenset({"rmse", "mae"})
 POSITIVE_WORDS = frozenset(
@@ -570,9 +575,17 @@ class Draft:
     slice_tolerance: float
     exclude_features: list[str]  # identifier-like text columns
     monitor_exclude: list[str]
+    monitor_bins: int
     decay: float
     decay_rule: str
     review: list[str] = field(default_factory=list)
+
+
+def monitor_bins_for(n_test: int) -> int:
+    """Quantile bins whose PSI noise floor between the champion's ~n_test held-out rows and as
+    many new rows stays under half the drift threshold (10 from ~180 test rows up)."""
+    k = 1 + math.floor(PSI_NOISE_SHARE * PSI_THRESHOLD * n_test / 2)
+    return max(2, min(MAX_MONITOR_BINS, k))
 
 
 def model_name_for(path: Path) -> str:
@@ -909,6 +922,7 @@ def draft_params(
         slice_tolerance=slice_tol,
         exclude_features=excluded,
         monitor_exclude=monitor_exclude,
+        monitor_bins=monitor_bins_for(n_test),
         decay=decay,
         decay_rule=decay_rule,
         review=review,
