@@ -109,7 +109,7 @@ def test_replay_two_months_three_policies(tmp_path: Path) -> None:
         ("replay: {horizon: 2, last_period: 6}\n", "horizon or last_period"),
         ("replay: {initial_periods: 3, label_delay: 2}\n", "label_delay (2) leaves"),
         ("replay: {period: month, last_period: 14}\n", "past the 12 months of a year"),
-        ("replay: {policies: [never, challenger]}\n", "replay.policies"),
+        ("replay: {policies: [never, sometimes]}\n", "replay.policies"),
         ("replay: {period: week, initial_periods: 2, horizon: 20}\n", "no rows for week(s)"),
     ],
 )
