@@ -24,8 +24,8 @@ import yaml
 from harness import measure, save
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL = ["never", "periodic", "drift", "decay", "estimated", "cost_aware"]
-DELAYED = ["never", "periodic", "decay", "estimated"]
+ALL = ["never", "periodic", "drift", "decay", "estimated", "challenger", "cost_aware"]
+DELAYED = ["never", "periodic", "decay", "estimated", "challenger"]
 
 
 def estimate_quality(result: dict[str, Any], metric: str) -> dict[str, Any]:
@@ -45,15 +45,15 @@ def estimate_quality(result: dict[str, Any], metric: str) -> dict[str, Any]:
         err = [abs(m["estimate"]["value"] - m[metric]) for m in rows]
         naive_err = [abs(m["estimate"]["naive"] - m[metric]) for m in rows]
         return {
-            "months": len(rows),
+            "periods": len(rows),
             "within_0.02": within,
             "inside_interval": inside,
             "naive_within_0.02": naive,
             "mean_abs_error": round(sum(err) / len(err), 4) if err else None,
             "naive_mean_abs_error": round(sum(naive_err) / len(naive_err), 4) if err else None,
-            "per_month": [
+            "per_period": [
                 {
-                    "month": m["month"],
+                    "period": m["period"],
                     "realised": round(m[metric], 4),
                     "estimate": m["estimate"]["value"],
                     "low": m["estimate"]["low"],
@@ -67,8 +67,8 @@ def estimate_quality(result: dict[str, Any], metric: str) -> dict[str, Any]:
     policies = result["policies"]
     out = {}
     if "never" in policies:
-        out["never"] = count(policies["never"]["months"])
-    out["all_policies"] = count([m for p in policies.values() for m in p["months"]])
+        out["never"] = count(policies["never"]["periods"])
+    out["all_policies"] = count([m for p in policies.values() for m in p["periods"]])
     return out
 
 
@@ -79,11 +79,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--policies", nargs="+", help="default: all (k = 0) / those k > 0 suits")
+    parser.add_argument("--name", help="results file name (default replay_k<delay>)")
     args = parser.parse_args()
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["replay"].update(
         label_delay=args.delay,
-        policies=DELAYED if args.delay else ALL,
+        policies=args.policies or (DELAYED if args.delay else ALL),
         trials=args.trials,
         seconds=args.seconds,
     )
@@ -117,11 +119,14 @@ def main() -> None:
             "promotions": p["promotions"],
             "retrain_cpu_s": p["retrain_cpu_s"],
             "retrain_usd": p["retrain_usd"],
+            "policy_cpu_s": p["policy_cpu_s"],
+            "cost_usd": p["cost_usd"],
         }
         for name, p in result["policies"].items()
     }
     payload = {
         "label_delay": args.delay,
+        "policies_run": list(result["policies"]),
         "trials": args.trials,
         "seconds": args.seconds,
         "process": process,
@@ -131,7 +136,7 @@ def main() -> None:
         "estimate_vs_realised": estimate_quality(result, metric),
     }
     print(json.dumps(payload, indent=2))
-    save(f"replay_k{args.delay}", payload)
+    save(args.name or f"replay_k{args.delay}", payload)
 
 
 if __name__ == "__main__":

@@ -53,26 +53,26 @@ def test_replay_two_months_three_policies(tmp_path: Path) -> None:
     )
     assert code == 0
     result = json.loads((tmp_path / "out" / "replay.json").read_text())
-    assert result["schema"] == 1 and result["served_months"] == [3, 4]
+    assert result["schema"] == 1 and result["served_periods"] == [3, 4]
     assert set(result["policies"]) == {"never", "monthly", "monitor"}
     for policy in result["policies"].values():
-        assert [m["month"] for m in policy["months"]] == [3, 4]
-        assert all(0.3 < m["roc_auc"] < 1.0 and m["n"] > 400 for m in policy["months"])
+        assert [m["period"] for m in policy["periods"]] == [3, 4]
+        assert all(0.3 < m["roc_auc"] < 1.0 and m["n"] > 400 for m in policy["periods"])
     never, monthly, monitor = (result["policies"][n] for n in ("never", "monthly", "monitor"))
     # never: the first champion serves every month.
     assert never["retrains"] == 0
-    assert {m["champion_version"] for m in never["months"]} == {"1"}
+    assert {m["champion_version"] for m in never["periods"]} == {"1"}
     # monthly: retrains at the end of March (April is the last month); the gate decided.
-    assert monthly["retrains"] == 1 and monthly["months"][0]["retrained"]
+    assert monthly["retrains"] == 1 and monthly["periods"][0]["retrained"]
     event = monthly["events"][1]
-    assert event["month"] == 3 and isinstance(event["blessed"], bool)
+    assert event["period"] == 3 and isinstance(event["blessed"], bool)
     promoted = event["version"] is not None
     assert promoted == event["blessed"]
-    assert (monthly["months"][1]["champion_version"] == "2") == promoted
+    assert (monthly["periods"][1]["champion_version"] == "2") == promoted
     # Same data and seed: the first champions of all policies score the same on March.
-    assert never["months"][0]["roc_auc"] == pytest.approx(monthly["months"][0]["roc_auc"])
+    assert never["periods"][0]["roc_auc"] == pytest.approx(monthly["periods"][0]["roc_auc"])
     # monitor (the drift policy's old name): its decision is recorded with its evidence.
-    decision = monitor["months"][0]["decision"]
+    decision = monitor["periods"][0]["decision"]
     assert decision["policy"] == "drift" and isinstance(decision["fired"], bool)
     assert monitor["retrains"] == (1 if decision["fired"] else 0)
     assert decision["evidence"]["decay"] is not None  # March labels arrived: checked
@@ -80,7 +80,7 @@ def test_replay_two_months_three_policies(tmp_path: Path) -> None:
     assert monthly["retrain_cpu_s"] > 0 and monthly["retrain_usd"] > 0
     assert never["retrain_cpu_s"] == 0 and never["retrain_usd"] == 0
     # the label-free estimate of each served month sits next to the realised value
-    estimate = never["months"][0]["estimate"]
+    estimate = never["periods"][0]["estimate"]
     assert 0.3 < estimate["value"] < 1 and estimate["low"] <= estimate["high"]
     assert estimate["naive"] is not None
 
@@ -88,7 +88,7 @@ def test_replay_two_months_three_policies(tmp_path: Path) -> None:
     reg = Registry(f"sqlite:///{(registry_dir / 'replay.db').resolve()}")
     champion = reg.champion("flight-delay-monthly")
     assert champion is not None
-    assert champion.version == monthly["months"][1]["champion_version"]
+    assert champion.version == monthly["periods"][1]["champion_version"]
     assert champion.tags["train_start"].startswith("2013-")
     assert len(reg.audit("flight-delay-monthly")) == 1 + int(promoted)
     assert reg.champion("flight-delay-never").version == "1"
@@ -109,7 +109,7 @@ def test_replay_two_months_three_policies(tmp_path: Path) -> None:
         ("replay: {horizon: 2, last_period: 6}\n", "horizon or last_period"),
         ("replay: {initial_periods: 3, label_delay: 2}\n", "label_delay (2) leaves"),
         ("replay: {period: month, last_period: 14}\n", "past the 12 months of a year"),
-        ("replay: {policies: [never, challenger]}\n", "replay.policies"),
+        ("replay: {policies: [never, sometimes]}\n", "replay.policies"),
         ("replay: {period: week, initial_periods: 2, horizon: 20}\n", "no rows for week(s)"),
     ],
 )
@@ -155,12 +155,12 @@ def test_the_served_metric_is_the_tasks_primary_metric() -> None:
     policy = {"months": [month], "mean_rmse": 12.5, "retrains": 0, "promotions": 0}
     result = {
         "year": 2013,
-        "served_months": [3],
+        "served_months": [3],  # the keys of replay.json before periods/period
         "policies": {"never": policy},
         "trainings": 1,
         "elapsed_s": 1.0,
     }
-    table = markdown(result, rmse)
+    table = markdown(result, rmse)  # a replay.json from before periods/period (months/month)
     # then the table shows the regression metric
     assert "champion rmse per month" in table
     assert "| 2013-03 | 12.5000 (v1) |" in table and "**12.5000**" in table
@@ -232,9 +232,10 @@ def regression_table(rows_per_month: int = 160, seed: int = 0) -> pd.DataFrame:
 REGRESSION_PARAMS = """\
 base: {task: regression, target: price, positive_above: null, key: sale_id, model_name: prices}
 replay: {initial_periods: 3, last_period: 5, train_periods: 1, trials: 1, cv_folds: 2,
-         cv_period: week, label_delay: 1, policies: [never, monthly, monitor, decay, estimated]}
+         cv_period: week, label_delay: 1, policies: [never, monthly, monitor, decay, estimated, challenger]}
 policy:
   decay: {min_rows: 50}
+  challenger: {min_rows: 50}
 gate:
   values: {rmse: {max: 1000}}
   changes:
@@ -269,35 +270,43 @@ def test_replay_of_a_regression_table_serves_rmse(tmp_path: Path) -> None:
     # then every served month records the champion's RMSE (lower is better), not ROC AUC
     assert code == 0
     result = json.loads((tmp_path / "out" / "replay.json").read_text())
-    assert result["served_months"] == [4, 5] and result["label_delay"] == 1
+    assert result["served_periods"] == [4, 5] and result["label_delay"] == 1
     for policy in result["policies"].values():
-        months = policy["months"]
-        assert [m["month"] for m in months] == [4, 5]
+        months = policy["periods"]
+        assert [m["period"] for m in months] == [4, 5]
         assert all(0 < m["rmse"] < 60 and "roc_auc" not in m for m in months)
         assert policy["mean_rmse"] == pytest.approx(sum(m["rmse"] for m in months) / 2)
     policies = result["policies"]
     # the first champion trained on January and was gated on February (March unlabelled)
-    assert policies["never"]["events"][0]["month"] == 2
+    assert policies["never"]["events"][0]["period"] == 2
     monthly = policies["monthly"]
     assert monthly["retrains"] == 1 and monthly["retrain_cpu_s"] > 0
     event = monthly["events"][1]
     # decided at the end of April, gated on March: the newest labelled month
-    assert (event["decided"], event["month"]) == (4, 3)
+    assert (event["decided"], event["period"]) == (4, 3)
     assert event["candidate_rmse"] > 0 and event["champion_rmse"] > 0
     # the drift rule sees no labels of April: no realised decay
-    decision = policies["monitor"]["months"][0]["decision"]
+    decision = policies["monitor"]["periods"][0]["decision"]
     assert decision["policy"] == "drift" and decision["evidence"]["decay"] is None
     # decay judges March's labels (new to a champion gated on February), in RMSE
-    decay = policies["decay"]["months"][0]["decision"]
+    decay = policies["decay"]["periods"][0]["decision"]
     assert decay["evidence"]["n"] > 100 and decay["evidence"]["metric"] == "rmse"
     # the price level rises every month: concept drift (y | x moves), which March's labels
     # show (decay fires, a month late) ...
     assert decay["fired"] and policies["decay"]["retrains"] == 1
     # ... and a label-free estimate cannot: judging April without its labels, the direct-loss
     # estimate stays at the error level of the champion's test month, below the realised RMSE
-    estimated = policies["estimated"]["months"][0]
+    estimated = policies["estimated"]["periods"][0]
     assert estimated["decision"]["estimated"] is True and not estimated["decision"]["fired"]
     estimate = estimated["estimate"]
     assert 0 < estimate["low"] <= estimate["value"] <= estimate["high"] < estimated["rmse"]
+    # the challenger: a model fitted on February (the window before March, labels that
+    # arrived) against the champion on March, in RMSE; its training is that policy's cost
+    challenger = policies["challenger"]
+    made = challenger["periods"][0]["decision"]
+    assert made["policy"] == "challenger" and made["evidence"]["metric"] == "rmse"
+    assert made["evidence"]["n"] == decay["evidence"]["n"] and made["evidence"]["fit_s"] > 0
+    assert challenger["periods"][0]["decide_cpu_s"] > 0 and challenger["policy_cpu_s"] > 0
+    assert challenger["cost_usd"] >= challenger["retrain_usd"]
     table = (tmp_path / "out" / "replay.md").read_text()
-    assert "champion rmse per month" in table
+    assert "champion rmse per month" in table and "| decision CPU s (all-in $) |" in table

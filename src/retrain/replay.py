@@ -85,7 +85,8 @@ class PolicyRun:
     promoted_month: int = 0  # the champion's gate period: labels after it are new to it
     last_retrain: int = 0  # the period whose end saw the latest retrain (or the first model)
     reference: Any = None  # the champion's labelled test rows (the label-free estimate's base)
-    months: list[dict[str, Any]] = field(default_factory=list)
+    periods: list[dict[str, Any]] = field(default_factory=list)
+    policy_cpu_s: float = 0.0  # CPU of its decisions (a challenger's training every period)
     retrains: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -285,7 +286,7 @@ class Replay:
         )
         m = self.metric
         event = {
-            "month": month,
+            "period": month,
             "blessed": verdict.blessed,
             "summary": verdict.summary,
             f"candidate_{m.key}": verdict.candidate.get(m.name),
@@ -328,7 +329,7 @@ class Replay:
         scores = champion_scores(run.pipeline, labelled, self.base.task)
         name = self.metric.name
         value = score(name, labelled["label"].to_numpy(), scores)
-        return {"month": month, name: value, "n": len(labelled), "champion_version": run.version}
+        return {"period": month, name: value, "n": len(labelled), "champion_version": run.version}
 
     def drift_check(self, run: PolicyRun, month: int) -> tuple[Any, Any]:
         """The monitor's drift rule on period `month` (persistence recomputed from earlier
@@ -394,15 +395,20 @@ class Replay:
     def context(self, run: PolicyRun, month: int) -> Any:
         """What the policies may see at the end of period `month`: its rows without labels,
         the labels of period month-k when newer than the champion's, the champion's labelled
-        test rows, the periods since the last retrain, the measured cost of a retrain."""
+        test rows, the periods since the last retrain, the measured cost of a retrain; for the
+        challenger also the `train_periods` labelled periods before month-k (its training
+        window: labels that arrived)."""
         from retrain.monitor.drift import champion_scores
-        from retrain.policies import PolicyContext, Sample
+        from retrain.policies import PolicyContext, Sample, canonical
 
         assert run.tags is not None
         newest = month - self.delay
-        labelled = None
+        labelled = history = None
         if newest > run.promoted_month:
-            labelled = self.labelled_sample(self.rows([newest]), run)
+            labelled = self.labelled_sample(self.rows([newest]), run, features=True)
+            if canonical(run.name) == "challenger":
+                first = max(1, newest - self.settings.train_periods)
+                history = self.labelled_sample(self.rows(range(first, newest)), run, True)
         rows = self.rows([month])
         current = Sample(champion_scores(run.pipeline, rows, self.base.task), features=rows)
         metric = run.tags.primary_metric or self.metric.name
@@ -415,6 +421,7 @@ class Replay:
             labelled=labelled,
             current=current,
             reference=self.labelled_sample(run.reference, run, features=True),
+            history=history,
             retrain_usd=self.retrain_usd(),
             drift=lambda: self.drift_check(run, month),
             seed=self.base.seed,
@@ -457,13 +464,17 @@ class Replay:
                 context = self.context(run, month)
                 served["estimate"] = self.estimate(context)
                 if month < s.last:
+                    cpu = cpu_seconds()
                     made = decide(run.name, context)
+                    spent = cpu_seconds() - cpu
+                    run.policy_cpu_s += spent
+                    served["decide_cpu_s"] = round(spent, 2)
                     served["decision"] = made.model_dump(mode="json")
                     if made.fired:
                         event = self.retrain(run, month)
                         served["retrained"] = True
                         served["promoted"] = event["version"] is not None
-                run.months.append(served)
+                run.periods.append(served)
                 log.info(
                     "%s %02d: %s %.4f (v%s)%s",
                     f"{run.name:10s}",
@@ -482,17 +493,21 @@ class Replay:
         policies = {}
         name = self.metric.name
         for run in runs:
-            values = [m[name] for m in run.months if name in m]
+            values = [m[name] for m in run.periods if name in m]
             retrained = run.retrains[1:]  # the first model is not a retrain
             cpu = sum(e["cpu_s"] for e in retrained)
+            total = cpu + run.policy_cpu_s
             policies[run.name] = {
                 "model": run.model,
-                "months": run.months,
+                "periods": run.periods,
                 f"mean_{self.metric.key}": sum(values) / len(values) if values else None,
                 "retrains": len(retrained),
                 "promotions": sum(e["version"] is not None for e in retrained),
                 "retrain_cpu_s": round(cpu, 1),
                 "retrain_usd": round(cpu / 3600 * self.price, 6),
+                # the decisions' own CPU (a challenger trained every period), and all of it
+                "policy_cpu_s": round(run.policy_cpu_s, 1),
+                "cost_usd": round(total / 3600 * self.price, 6),
                 "events": run.retrains,
             }
         return {
@@ -501,7 +516,7 @@ class Replay:
             "period": s.period,
             "label_delay": s.label_delay,
             "metric": name,
-            "served_months": list(range(s.initial_periods + 1, s.last + 1)),
+            "served_periods": list(range(s.initial_periods + 1, s.last + 1)),
             "settings": s.model_dump(mode="json"),
             "monitor": {
                 "numeric_statistic": self.params.monitor.numeric_statistic,
@@ -536,6 +551,18 @@ def period_label(result: dict[str, Any], index: int) -> str:
     return f"{result['year']} {'W' if period == 'week' else 'D'}{index:02d}"
 
 
+def served_periods(result: dict[str, Any]) -> list[int]:
+    """The served period indices (replay.json before the rename: `served_months`)."""
+    return result.get("served_periods", result.get("served_months", []))
+
+
+def periods_of(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy's served periods, each with its `period` index (older files: months/month)."""
+    if "periods" in policy:
+        return policy["periods"]
+    return [{**m, "period": m["month"]} for m in policy.get("months", [])]
+
+
 def markdown(result: dict[str, Any], metric: ServedMetric) -> str:
     names = list(result["policies"])
     mean = f"mean_{metric.key}"
@@ -549,10 +576,10 @@ def markdown(result: dict[str, Any], metric: ServedMetric) -> str:
         f"| {result.get('period', 'month')} | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
     ]
-    for i, month in enumerate(result["served_months"]):
+    for i, month in enumerate(served_periods(result)):
         cells = []
         for name in names:
-            entry = result["policies"][name]["months"][i]
+            entry = periods_of(result["policies"][name])[i]
             mark = ""
             if entry.get("retrained"):
                 mark = " ↻" if entry.get("promoted") else " ✗"
@@ -572,6 +599,16 @@ def markdown(result: dict[str, Any], metric: ServedMetric) -> str:
         )
         + " |"
     )
+    if any("policy_cpu_s" in result["policies"][n] for n in names):
+        lines.append(
+            "| decision CPU s (all-in $) | "
+            + " | ".join(
+                f"{result['policies'][n].get('policy_cpu_s', 0):.0f} "
+                f"(${result['policies'][n].get('cost_usd', 0):.4f})"
+                for n in names
+            )
+            + " |"
+        )
     lines.append(
         "| retrains (promoted) | "
         + " | ".join(
@@ -607,8 +644,9 @@ def plot(result: dict[str, Any], path: Path, metric: ServedMetric) -> None:
         (0, (1, 2, 4, 2)),
     ]  # policies share months until one retrains: keep all visible
     for i, (name, policy) in enumerate(result["policies"].items()):
-        months = [m["month"] for m in policy["months"]]
-        values = [m[metric.name] for m in policy["months"]]
+        served = periods_of(policy)
+        months = [m["period"] for m in served]
+        values = [m[metric.name] for m in served]
         (line,) = ax.plot(
             months,
             values,
@@ -616,11 +654,11 @@ def plot(result: dict[str, Any], path: Path, metric: ServedMetric) -> None:
             linestyle=styles[i % len(styles)],
             label=f"{name} ({policy['retrains']} retrains)",
         )
-        for m in policy["months"]:
+        for m in served:
             if m.get("retrained"):
                 # The retrained model serves from the next month: mark the decision point.
                 ax.plot(
-                    m["month"] + 0.5,
+                    m["period"] + 0.5,
                     m[metric.name],
                     marker="^" if m.get("promoted") else "x",
                     color=line.get_color(),
@@ -630,7 +668,7 @@ def plot(result: dict[str, Any], path: Path, metric: ServedMetric) -> None:
     period = result.get("period", "month")
     ax.set_xlabel(f"{period} of {result['year']} (▲ retrain promoted, x rejected by the gate)")
     ax.set_ylabel(f"champion {metric.axis} on the {period}")
-    ax.set_xticks(result["served_months"])
+    ax.set_xticks(served_periods(result))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
     ax.set_title("Closed-loop replay: retrain policies compared")

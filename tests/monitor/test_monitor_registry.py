@@ -215,3 +215,42 @@ def test_the_decay_policy_uses_the_labels_and_is_not_an_estimate(
     assert payload["policy"] == "decay" and payload["estimated"] is False
     # the never policy never fires, whatever the data
     assert run(tmp_path, *july, policy="policy: {monitor: never}\n") == 0
+
+
+@pytest.mark.slow  # ~30 s on a loaded box: two monitor runs, each fitting a challenger
+def test_the_challenger_policy_fires_when_a_fresh_model_beats_the_champion(
+    tmp_path: Path, use_champion
+) -> None:
+    registry, version = use_champion
+    february_test_window(registry, version)
+    # given a new concept since February: the delay now follows the distance, which the
+    # champion (trained before) did not learn; February (its labelled test window) and July
+    import pandas as pd
+
+    shifted = tmp_path / "shifted.parquet"
+    frame = pd.read_parquet(FIXTURE)
+    later = frame["event_time"] >= pd.Timestamp("2013-02-01T05:00", tz="UTC")
+    long = frame["distance"] > frame["distance"].median()
+    frame.loc[later, "arr_delay"] = long[later].map({True: 60.0, False: -10.0})
+    frame.to_parquet(shifted)
+    july = ("--current-window", "2013-07-01..2013-08-01", "--features", str(shifted))
+    # when the monitor decides with the challenger policy
+    code = run(tmp_path, *july, policy="policy: {monitor: challenger}\n")
+    # then a challenger fitted on February beats the champion on July's labels, and fires
+    result = json.loads((tmp_path / "out" / "drift.json").read_text())
+    made = result["policy"]
+    assert code == 10 and made["policy"] == "challenger" and made["fired"]
+    evidence = made["evidence"]
+    assert evidence["challenger"] > evidence["champion"] + 0.2 and evidence["gain_low"] > 0
+    event = parse_event(result["dispatch"]["event_type"], result["dispatch"]["client_payload"])
+    assert event.event_type == "performance-degraded"
+    payload = event.client_payload
+    assert payload.policy == "challenger" and payload.estimated is False
+    assert payload.detector == "retrain-monitor:challenger"
+    assert payload.evidence["gain"] == pytest.approx(evidence["gain"])
+    assert payload.evidence["fit_s"] > 0
+    # and with a margin larger than that gain it stays quiet
+    margin = "policy: {monitor: challenger, challenger: {margin: 0.9}}\n"
+    assert run(tmp_path, *july, policy=margin) == 0
+    quiet = json.loads((tmp_path / "out" / "drift.json").read_text())
+    assert not quiet["policy"]["fired"] and quiet["dispatch"] is None

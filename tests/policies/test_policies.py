@@ -45,7 +45,15 @@ def registered_auc(sample: Sample) -> float:
 
 
 def test_every_policy_is_registered() -> None:
-    assert set(POLICIES) == {"never", "periodic", "drift", "decay", "estimated", "cost_aware"}
+    assert set(POLICIES) == {
+        "never",
+        "periodic",
+        "drift",
+        "decay",
+        "estimated",
+        "challenger",
+        "cost_aware",
+    }
 
 
 def test_never_never_fires() -> None:

@@ -14,8 +14,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from retrain.config.base import Section
+from retrain.config.train import FamilyName
 
-PolicyName = Literal["never", "periodic", "drift", "decay", "estimated", "cost_aware"]
+PolicyName = Literal["never", "periodic", "drift", "decay", "estimated", "challenger", "cost_aware"]
 POLICY_NAMES: tuple[str, ...] = PolicyName.__args__  # type: ignore[attr-defined]
 
 
@@ -58,6 +59,24 @@ class EstimatedPolicy(_DecayAmount):
     min_reference_rows: int = Field(100, ge=20)
 
 
+class ChallengerPolicy(Section):
+    # A cheap challenger each period: one model of `family` with its default params
+    # (train.families.<family>: fixed + the space's defaults), seeded with base.seed, fitted on
+    # the newest labelled window (its `max_rows` most recent rows) within `seconds` (boosting /
+    # forests grow in steps and stop at the budget). Fires when it beats the champion on the
+    # newest labelled period by at least the margin AND the one-sided `level` bound of the gain
+    # is above zero (the gate's paired bootstrap, `resamples` draws).
+    family: FamilyName = "hist_gradient_boosting"
+    seconds: float = Field(60.0, gt=0, le=3600)
+    max_rows: int = Field(100_000, ge=100)
+    # The gain it must show, in the metric's units; null: margin_relative x the champion's value
+    margin: float | None = Field(None, ge=0)
+    margin_relative: float = Field(0.01, ge=0, le=1)
+    level: float = Field(0.95, gt=0.5, lt=1)
+    resamples: int = Field(300, ge=50, le=5000)
+    min_rows: int = Field(200, ge=10)  # of the newest labelled period (and of its window)
+
+
 class CostAwarePolicy(Section):
     # Expected gain of a retrain = the decay (from `estimated` or `decay`) in points (0.01 of
     # the metric's units) x usd_per_point x horizon periods; retrain when it exceeds the measured
@@ -75,4 +94,5 @@ class PolicySection(Section):
     periodic: PeriodicPolicy = PeriodicPolicy()
     decay: DecayPolicy = DecayPolicy()
     estimated: EstimatedPolicy = EstimatedPolicy()
+    challenger: ChallengerPolicy = ChallengerPolicy()
     cost_aware: CostAwarePolicy = CostAwarePolicy()

@@ -22,7 +22,15 @@ from retrain.config.train import FamilyName
 
 # The policies of retrain.policies, and the names older params used for two of them.
 PolicyName = Literal[
-    "never", "periodic", "drift", "decay", "estimated", "cost_aware", "monthly", "monitor"
+    "never",
+    "periodic",
+    "drift",
+    "decay",
+    "estimated",
+    "challenger",
+    "cost_aware",
+    "monthly",
+    "monitor",
 ]
 PERIODS_IN_YEAR = {"month": 12, "week": 53, "day": 366}  # the last week/day may be partial
 

@@ -529,7 +529,9 @@ def policy_context(
             rows, _ = derive_label(current_rows, base)
             if len(rows):
                 labelled = Sample(
-                    champion_scores(champion.pipeline, rows, base.task), rows["label"].to_numpy()
+                    champion_scores(champion.pipeline, rows, base.task),
+                    rows["label"].to_numpy(),
+                    rows,  # the challenger policy scores its own model on them
                 )
         if reference_rows is not None and base.target in reference_rows.columns:
             rows, _ = derive_label(reference_rows, base)

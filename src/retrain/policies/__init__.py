@@ -2,7 +2,7 @@
 
 from retrain.artifacts import PolicyDecision
 from retrain.errors import UserError
-from retrain.policies import cost_aware, decay, drift, estimated, never, periodic
+from retrain.policies import challenger, cost_aware, decay, drift, estimated, never, periodic
 from retrain.policies.base import ALIASES, POLICIES, PolicyContext, Sample, canonical
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "POLICIES",
     "PolicyContext",
     "Sample",
+    "challenger",
     "cost_aware",
     "decay",
     "decide",

@@ -56,6 +56,9 @@ class PolicyContext:
     labelled: Sample | None = None  # the newest labelled rows the champion has not seen
     current: Sample | None = None  # the current period's rows, used without labels
     reference: Sample | None = None  # the champion's labelled reference (its test window)
+    # labelled rows (with their columns) before the newest labelled period: what a challenger
+    # trains on (None: the reference)
+    history: Sample | None = None
     retrain_usd: float | None = None  # measured cost of one retrain
     drift: Callable[[], tuple[DriftReport, Decision]] | None = None
     seed: int = 0
