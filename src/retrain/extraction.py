@@ -152,40 +152,80 @@ def feast_features(
     # History aggregates come from every flight in data/ (days before the window included);
     # the point-in-time join decides what each flight may see.
     store.build(data_dir, flights, publish_lag_hours, delayed_above_minutes, recent_horizon_hours)
+    del flights  # every raw flight (~1.4 GB at 10x the bundled data): not needed any more
     entities = request[["flight_id", "origin", "tailnum", "carrier", "dest"]].assign(
         route=route_of(request), event_timestamp=request["event_time"]
     )
     started = time.perf_counter()
     joined = store.historical_features(entities)
     join_seconds = time.perf_counter() - started
-    features = joined[
-        [
-            "flight_id",
-            *WEATHER_COLUMNS,
-            *PLANE_COLUMNS,
-            *HISTORY_COLUMNS,
-            *RECENT_COLUMNS,
-            TAIL_PREV_DEP_DELAY,
-            TAIL_PREV_DEPARTED_AT,
-        ]
-    ]
-    out = request.merge(features, on="flight_id", how="left", validate="one_to_one")
-    out = out.sort_values("flight_id", kind="stable").reset_index(drop=True)
-    out[TAIL_HOURS_AGO] = hours_between(out[TAIL_PREV_DEPARTED_AT], out["event_time"])
-    numeric = (
+    del entities
+    return assemble_features(request, joined), join_seconds
+
+
+# The columns of features.parquet that come from the point-in-time join, as float64.
+_JOINED_NUMERIC = frozenset(
+    (
         *WEATHER_COLUMNS,
         *HISTORY_COLUMNS,
         *RECENT_COLUMNS,
-        *TAIL_COLUMNS,
+        TAIL_PREV_DEP_DELAY,
         "plane_year",
         "seats",
         "engines",
     )
-    for column in numeric:
-        out[column] = out[column].astype("float64")
-    for column in ("manufacturer", "engine"):
-        out[column] = _as_object_strings(out[column])
-    return out[list(FEATURE_COLUMNS)], join_seconds
+)
+
+
+def assemble_features(request: pd.DataFrame, joined: pd.DataFrame) -> pd.DataFrame:
+    """The request rows (ordered by flight_id) with the joined features of the same flight:
+    a left join on the unique `flight_id`, in FEATURE_COLUMNS order and dtypes.
+
+    Built one column at a time, each taken out of `joined` (which it empties) and `request`
+    used without copies: the peak is one copy of the table, not the four or five of a merge,
+    a sort, per-column casts and a column selection (at 10x the bundled data, ~1 GB each).
+    """
+    import numpy as np
+    import pandas as pd
+
+    for name, frame in (("request", request), ("joined", joined)):
+        if not frame["flight_id"].is_unique:
+            raise ValueError(f"{name} rows repeat a flight_id")
+    if not request["flight_id"].is_monotonic_increasing:
+        request = request.sort_values("flight_id", kind="stable")
+    request = request.reset_index(drop=True)
+    ids = joined.pop("flight_id").to_numpy()
+    wanted = request["flight_id"].to_numpy()
+    # Row i of the result takes row rows[i] of `joined` (-1: not joined, missing values).
+    same = len(ids) == len(wanted) and bool(np.array_equal(ids, wanted))
+    rows = None if same else pd.Index(ids).get_indexer(wanted)
+
+    def take(column: str) -> pd.Series:
+        values = joined.pop(column)
+        if rows is None:
+            values.index = request.index  # in place: no copy
+            return values
+        array = (
+            values.array
+            if isinstance(values.dtype, pd.api.extensions.ExtensionDtype)
+            else values.to_numpy()
+        )
+        taken = pd.api.extensions.take(array, rows, allow_fill=True)
+        return pd.Series(taken, index=request.index, name=column, copy=False)
+
+    columns: dict[str, pd.Series] = {}
+    departed = take(TAIL_PREV_DEPARTED_AT)
+    for column in FEATURE_COLUMNS:
+        if column in request.columns:
+            columns[column] = request[column]
+        elif column == TAIL_HOURS_AGO:
+            columns[column] = hours_between(departed, request["event_time"]).astype("float64")
+            del departed
+        elif column in _JOINED_NUMERIC:
+            columns[column] = take(column).astype("float64", copy=False)
+        else:  # manufacturer, engine
+            columns[column] = _as_object_strings(take(column))
+    return pd.DataFrame(columns, copy=False)
 
 
 # Bytes decompressed per step of the streamed size check (a bomb is refused after ~1 step).
