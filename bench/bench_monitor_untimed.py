@@ -18,36 +18,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "monitor"), str(Path(__file__).parent)]
 
-from harness import save, summarize  # noqa: E402
+from harness import measure, save, summarize  # noqa: E402
 from test_monitor_untimed import SCALED, build  # noqa: E402
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 10):
-        raise RuntimeError(f"{' '.join(cmd)} exited {code}:\n{err[-2000:]}")
-    return {
-        "exit": code,
-        "wall_s": round(wall, 3),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-    }
+    """measure() of one monitor run; exit 10 (retrain) is an outcome, not a failure."""
+    return measure(cmd, cwd=cwd, env=env, ok_exits=(0, 10))
 
 
 def main() -> int:

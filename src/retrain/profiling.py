@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from retrain.errors import UserError
 from retrain.metrics import metric_names
+from retrain.statnames import DEFAULT_THRESHOLDS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,10 +61,8 @@ DECAY_SHARE = 0.05  # regression monitor decay: this share of the no-skill RMSE/
 CLASSIFICATION_DECAY = 0.03  # classification monitor decay (scale-free metric points)
 CV_FOLDS = 3
 # monitor.bins: PSI between two samples of n rows with k bins has a noise floor of about
-# (k - 1) * 2 / n; keep it at most this share of the 0.2 PSI threshold (k <= 1 + 0.05 n)
+# (k - 1) * 2 / n; keep it at most this share of the default PSI threshold (0.2: k <= 1 + 0.05 n)
 PSI_NOISE_SHARE = 0.5
-PSI_THRESHOLD = 0.2
-MAX_MONITOR_BINS = 10
 # Metrics in the target's units: tolerances are relative to the champion's value.
 UNIT_METRICS = frozenset({"rmse", "mae"})
 POSITIVE_WORDS = frozenset(
@@ -584,8 +583,10 @@ class Draft:
 def monitor_bins_for(n_test: int) -> int:
     """Quantile bins whose PSI noise floor between the champion's ~n_test held-out rows and as
     many new rows stays under half the drift threshold (10 from ~180 test rows up)."""
-    k = 1 + math.floor(PSI_NOISE_SHARE * PSI_THRESHOLD * n_test / 2)
-    return max(2, min(MAX_MONITOR_BINS, k))
+    from retrain.config.monitor import MonitorSection
+
+    k = 1 + math.floor(PSI_NOISE_SHARE * DEFAULT_THRESHOLDS["psi"] * n_test / 2)
+    return max(2, min(MonitorSection.model_fields["bins"].default, k))
 
 
 def model_name_for(path: Path) -> str:

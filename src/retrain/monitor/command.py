@@ -600,6 +600,44 @@ def write_outputs(out: Path, result: DriftResult) -> None:
     result.write(out / "drift.json")
 
 
+def conclude(
+    params: Params,
+    args: argparse.Namespace,
+    champion: Champion,
+    report: DriftReport,
+    decision: Decision,
+    *,
+    reference: Span,
+    current: Span,
+    cur_rows: pd.DataFrame,
+    scores_ref: pd.DataFrame | None,
+    context: str = "",
+) -> int:
+    """The policy's decision on the checked windows, written to --out; the exit code.
+    `context` prefixes the log line."""
+    from retrain.policies import decide as policy_decides
+
+    made = policy_decides(
+        params.policy.monitor,
+        policy_context(
+            params, champion, cur_rows, scores_ref, current, (report, decision), args.cost_dir
+        ),
+    )
+    result = drift_result(params, report, decision, reference, current, champion.version, made)
+    write_outputs(args.out, result)
+    log.info(
+        "%s%d/%d features drifted, policy %s: action %s (%s) -> %s",
+        context,
+        result.n_drifted,
+        result.n_features,
+        made.policy,
+        result.action,
+        made.reason,
+        args.out / "drift.json",
+    )
+    return EXIT_RETRAIN if made.fired else 0
+
+
 def untimed_cli(args: argparse.Namespace, params: Params) -> int:
     """No time column: the champion's training rows vs a file of new rows
     (`retrain.monitor.untimed`); persistence 1 (no earlier windows without time)."""
@@ -615,7 +653,6 @@ def untimed_cli(args: argparse.Namespace, params: Params) -> int:
         read_current_rows,
         reference_rows,
     )
-    from retrain.policies import decide as policy_decides
 
     path = current_rows_path(args.current_rows, params, args.params)
     for flag, value in (
@@ -678,26 +715,18 @@ def untimed_cli(args: argparse.Namespace, params: Params) -> int:
         params, ref.rows, cur_rows, champion.pipeline, champion.tags, ref.scores_rows
     )
     decision = decide(report, trigger, window_key(current))
-    made = policy_decides(
-        params.policy.monitor,
-        policy_context(
-            params, champion, cur_rows, ref.scores_rows, current, (report, decision), args.cost_dir
-        ),
+    return conclude(
+        params,
+        args,
+        champion,
+        report,
+        decision,
+        reference=reference,
+        current=current,
+        cur_rows=cur_rows,
+        scores_ref=ref.scores_rows,
+        context=f"no time column: {ref.label} vs {current.label}; ",
     )
-    result = drift_result(params, report, decision, reference, current, champion.version, made)
-    write_outputs(args.out, result)
-    log.info(
-        "no time column: %s vs %s; %d/%d features drifted, policy %s: action %s (%s) -> %s",
-        ref.label,
-        current.label,
-        result.n_drifted,
-        result.n_features,
-        made.policy,
-        result.action,
-        made.reason,
-        args.out / "drift.json",
-    )
-    return EXIT_RETRAIN if made.fired else 0
 
 
 def cli(argv: list[str]) -> int:
@@ -772,23 +801,14 @@ def cli(argv: list[str]) -> int:
         params, frame, ref_rows, current, report, champion, scores_ref, settings.trigger
     )
     decision = decide(report, settings.trigger, window_key(current), before)
-    from retrain.policies import decide as policy_decides
-
-    made = policy_decides(
-        params.policy.monitor,
-        policy_context(
-            params, champion, cur_rows, scores_ref, current, (report, decision), args.cost_dir
-        ),
+    return conclude(
+        params,
+        args,
+        champion,
+        report,
+        decision,
+        reference=reference,
+        current=current,
+        cur_rows=cur_rows,
+        scores_ref=scores_ref,
     )
-    result = drift_result(params, report, decision, reference, current, champion.version, made)
-    write_outputs(args.out, result)
-    log.info(
-        "%d/%d features drifted, policy %s: action %s (%s) -> %s",
-        result.n_drifted,
-        result.n_features,
-        made.policy,
-        result.action,
-        made.reason,
-        args.out / "drift.json",
-    )
-    return EXIT_RETRAIN if made.fired else 0
