@@ -468,7 +468,7 @@ class Replay:
                     made = decide(run.name, context)
                     spent = cpu_seconds() - cpu
                     run.policy_cpu_s += spent
-                    served["decide_cpu_s"] = round(spent, 2)
+                    served["decide_cpu_s"] = round(spent, 3)
                     served["decision"] = made.model_dump(mode="json")
                     if made.fired:
                         event = self.retrain(run, month)
@@ -503,10 +503,10 @@ class Replay:
                 f"mean_{self.metric.key}": sum(values) / len(values) if values else None,
                 "retrains": len(retrained),
                 "promotions": sum(e["version"] is not None for e in retrained),
-                "retrain_cpu_s": round(cpu, 1),
+                "retrain_cpu_s": round(cpu, 3),
                 "retrain_usd": round(cpu / 3600 * self.price, 6),
                 # the decisions' own CPU (a challenger trained every period), and all of it
-                "policy_cpu_s": round(run.policy_cpu_s, 1),
+                "policy_cpu_s": round(run.policy_cpu_s, 3),
                 "cost_usd": round(total / 3600 * self.price, 6),
                 "events": run.retrains,
             }
