@@ -43,6 +43,7 @@ def estimate_quality(result: dict[str, Any], metric: str) -> dict[str, Any]:
             for m in rows
         )
         err = [abs(m["estimate"]["value"] - m[metric]) for m in rows]
+        widths = [m["estimate"]["high"] - m["estimate"]["low"] for m in rows]
         naive_err = [abs(m["estimate"]["naive"] - m[metric]) for m in rows]
         return {
             "periods": len(rows),
@@ -51,6 +52,7 @@ def estimate_quality(result: dict[str, Any], metric: str) -> dict[str, Any]:
             "naive_within_0.02": naive,
             "mean_abs_error": round(sum(err) / len(err), 4) if err else None,
             "naive_mean_abs_error": round(sum(naive_err) / len(naive_err), 4) if err else None,
+            "mean_interval_width": round(sum(widths) / len(widths), 4) if widths else None,
             "per_period": [
                 {
                     "period": m["period"],
@@ -58,6 +60,7 @@ def estimate_quality(result: dict[str, Any], metric: str) -> dict[str, Any]:
                     "estimate": m["estimate"]["value"],
                     "low": m["estimate"]["low"],
                     "high": m["estimate"]["high"],
+                    "margin": m["estimate"].get("margin"),  # the cross-fitted error's widening
                     "naive": m["estimate"]["naive"],
                 }
                 for m in rows
