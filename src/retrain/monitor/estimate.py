@@ -18,8 +18,9 @@ reference (`cross_fit_errors`): the labelled reference is cut into blocks (conti
 when the rows carry their event time, else a seeded shuffle), each block's metric is estimated
 without its labels from a calibration fitted on the other blocks and compared with its
 realised value. The rule (`widened`): the sampling interval, widened on each side by the
-`level` quantile of those |fold errors| (a plain sum, not quadrature: the fold errors are not
-centred noise but the estimator's bias, which quadrature would shrink).
+`level` quantile of those |fold errors|. A plain sum, not quadrature: the errors are mostly the
+calibration's bias for the period, not noise independent of the sampling. It leans wide: a
+block's error also holds that block's own sampling noise (its rows are fewer than a period's).
 """
 
 from __future__ import annotations

@@ -90,7 +90,8 @@ def reference_times(context: PolicyContext) -> object:
     ref, column = context.reference, context.params.base.event_time
     if ref is None or ref.features is None or column is None or column not in ref.features:
         return None
-    return ref.features[column].to_numpy()
+    # ranks, not the values: any time type (tz-aware, numeric) sorts the same, missing last
+    return ref.features[column].rank(method="first", na_option="bottom").to_numpy()
 
 
 def loss_inputs(context: PolicyContext) -> list[str]:
