@@ -38,19 +38,28 @@ def estimate_quality(result: dict[str, Any], metric: str) -> dict[str, Any]:
         rows = [m for m in months if m.get("estimate") and "value" in m["estimate"]]
         within = sum(abs(m["estimate"]["value"] - m[metric]) <= 0.02 for m in rows)
         inside = sum(m["estimate"]["low"] <= m[metric] <= m["estimate"]["high"] for m in rows)
+        # the label-sampling interval alone: the recorded one less the cross-fitted margin
+        margin = [m["estimate"].get("margin", 0.0) for m in rows]
+        sampling = sum(
+            m["estimate"]["low"] + w <= m[metric] <= m["estimate"]["high"] - w
+            for m, w in zip(rows, margin, strict=True)
+        )
         naive = sum(
             m["estimate"]["naive"] is not None and abs(m["estimate"]["naive"] - m[metric]) <= 0.02
             for m in rows
         )
         err = [abs(m["estimate"]["value"] - m[metric]) for m in rows]
+        widths = [m["estimate"]["high"] - m["estimate"]["low"] for m in rows]
         naive_err = [abs(m["estimate"]["naive"] - m[metric]) for m in rows]
         return {
             "periods": len(rows),
             "within_0.02": within,
             "inside_interval": inside,
+            "inside_sampling_interval": sampling,
             "naive_within_0.02": naive,
             "mean_abs_error": round(sum(err) / len(err), 4) if err else None,
             "naive_mean_abs_error": round(sum(naive_err) / len(naive_err), 4) if err else None,
+            "mean_interval_width": round(sum(widths) / len(widths), 4) if widths else None,
             "per_period": [
                 {
                     "period": m["period"],
@@ -58,6 +67,7 @@ def estimate_quality(result: dict[str, Any], metric: str) -> dict[str, Any]:
                     "estimate": m["estimate"]["value"],
                     "low": m["estimate"]["low"],
                     "high": m["estimate"]["high"],
+                    "margin": m["estimate"].get("margin"),  # the cross-fitted error's widening
                     "naive": m["estimate"]["naive"],
                 }
                 for m in rows

@@ -440,6 +440,7 @@ class Replay:
             "value": round(found.value, 6),
             "low": round(found.low, 6),
             "high": round(found.high, 6),
+            "margin": round(found.margin, 6),
             "naive": context.registered,
         }
 

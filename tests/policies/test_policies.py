@@ -129,6 +129,53 @@ def test_estimated_catches_a_covariate_shift_without_labels(reference: Sample) -
     assert not quiet.fired and abs(quiet.evidence["decay"]) < 0.02
 
 
+def wobbling_reference(rng: np.random.Generator) -> Sample:
+    """A labelled reference of five weeks whose label rule P(y | x) wobbles from week to week
+    (a calibration pooled over them is off on any one), rows stored out of time order: only
+    their `event_time` says which week a row is in."""
+    weeks = []
+    for week, slope in enumerate((1.4, 2.6, 1.7, 2.3, 1.5)):
+        x = rng.normal(0, 1.5, 2000)
+        labels = (rng.random(2000) < sigmoid(slope * x)).astype(int)
+        when = pd.Timestamp("2013-03-01") + pd.to_timedelta(7 * week + rng.random(2000) * 7, "D")
+        weeks.append(pd.DataFrame({"score": sigmoid(1.5 * x + 0.2), "label": labels, "t": when}))
+    rows = pd.concat(weeks).sample(frac=1.0, random_state=0)
+    features = rows[["t"]].rename(columns={"t": "event_time"})
+    return Sample(rows["score"].to_numpy(), rows["label"].to_numpy(), features)
+
+
+def test_estimated_interval_holds_the_realised_auc_when_the_calibration_is_off() -> None:
+    rng = np.random.default_rng(8)
+    reference = wobbling_reference(rng)
+    registered = registered_auc(reference)
+    old = {"policy": {"estimated": {"cross_fit_folds": 0}}}
+    sampling_only = cross_fitted = 0
+    for month in range(9):
+        # given a month whose label rule is within the reference weeks' range, inputs moving
+        x = rng.normal(0, 1.5 - 0.05 * month, 4000)
+        labels = (rng.random(4000) < sigmoid(rng.uniform(1.4, 2.6) * x)).astype(int)
+        scores = sigmoid(1.5 * x + 0.2)
+        realised = float(roc_auc_score(labels, scores))
+        common = {"registered": registered, "reference": reference, "seed": month}
+        # when the policy estimates it without labels, with and without cross-fitting
+        found = decide("estimated", context(current=Sample(scores), **common)).evidence
+        narrow = decide("estimated", context(old, current=Sample(scores), **common)).evidence
+        sampling_only += narrow["low"] <= realised <= narrow["high"]
+        cross_fitted += found["low"] <= realised <= found["high"]
+    # then the label-sampling interval alone misses most months, the cross-fitted one (blocks
+    # by event time) holds the realised AUC in >= 7 of 9
+    assert sampling_only <= 3
+    assert cross_fitted >= 7
+    # and a real covariate shift still fires through the wider interval; noise does not
+    x = rng.normal(0, 0.5, 4000)
+    shifted = Sample(sigmoid(1.5 * x + 0.2))
+    made = decide("estimated", context(registered=registered, reference=reference, current=shifted))
+    assert made.fired and made.evidence["high"] < registered
+    same = Sample(sigmoid(1.5 * rng.normal(0, 1.5, 4000) + 0.2))
+    quiet = decide("estimated", context(registered=registered, reference=reference, current=same))
+    assert not quiet.fired
+
+
 def regression(
     rng: np.random.Generator, n: int, centre: float, spread: float = 1.5
 ) -> tuple[Sample, pd.DataFrame]:

@@ -57,6 +57,17 @@ class EstimatedPolicy(_DecayAmount):
     level: float = Field(0.9, gt=0.5, lt=1)
     draws: int = Field(300, ge=50, le=5000)
     min_reference_rows: int = Field(100, ge=20)
+    # Blocks of the labelled reference the estimator's own error is measured on (cross-fitting,
+    # time-ordered when the rows have event times); the interval is widened on each side by the
+    # `level` quantile of the |block errors|. 0: the label-sampling interval alone (narrower,
+    # fires sooner, over-confident when the calibration is off).
+    cross_fit_folds: int = Field(5, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _folds(self) -> EstimatedPolicy:
+        if self.cross_fit_folds == 1:
+            raise ValueError("cross_fit_folds: 0 (off) or at least 2")
+        return self
 
 
 class ChallengerPolicy(Section):

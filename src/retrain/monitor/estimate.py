@@ -11,14 +11,21 @@ drift it cannot see the change, which is why the realised metric (`decay`) stays
 labels arrive. Implemented here rather than taken from the `nannyml` package, which would pull
 FLAML, plotly/kaleido, cloud file systems and a telemetry client into the monitor.
 
-The interval is the spread of the metric over label sets drawn from the calibrated
-probabilities (Monte Carlo, seeded): the realised value's sampling uncertainty given the
-estimate's assumptions.
+The interval has two parts. The spread of the metric over label sets drawn from the calibrated
+probabilities (Monte Carlo, seeded) is the realised value's sampling noise *given* the
+calibration. The calibration's own error is measured, not assumed, by cross-fitting on the
+reference (`cross_fit_errors`): the labelled reference is cut into blocks (contiguous in time
+when the rows carry their event time, else a seeded shuffle), each block's metric is estimated
+without its labels from a calibration fitted on the other blocks and compared with its
+realised value. The rule (`widened`): the sampling interval, widened on each side by the
+`level` quantile of those |fold errors|. A plain sum, not quadrature: the errors are mostly the
+calibration's bias for the period, not noise independent of the sampling. It leans wide: a
+block's error also holds that block's own sampling noise (its rows are fewer than a period's).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from retrain.errors import UserError
@@ -40,6 +47,7 @@ class Estimate:
     high: float
     level: float
     n_rows: int
+    margin: float = 0.0  # the widening for the estimator's own error (0: sampling only)
 
     def contains(self, realised: float) -> bool:
         return self.low <= realised <= self.high
@@ -195,6 +203,23 @@ def estimate_accuracy(
 # -- other classification metrics: the expected per-row loss under the calibrated probability --
 
 
+def _row_losses(metric: str, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's loss if it is a positive, and if it is a negative."""
+    import numpy as np
+
+    from retrain.metrics import EPS
+
+    if metric == "brier":
+        return (1.0 - scores) ** 2, scores**2
+    if metric == "log_loss":
+        q = np.clip(scores, EPS, 1 - EPS)
+        return -np.log(q), -np.log(1 - q)
+    raise UserError(
+        f"no label-free estimate of {metric!r}",
+        "use roc_auc, brier or log_loss as train.metric.classification, or the decay policy",
+    )
+
+
 def estimate_expected_loss(
     calibrator: Calibrator,
     scores: np.ndarray,
@@ -209,22 +234,11 @@ def estimate_expected_loss(
     drawn from those probabilities."""
     import numpy as np
 
-    from retrain.metrics import EPS
-
     s = np.asarray(scores, dtype=float)
     if len(s) == 0:
         raise UserError("no current rows to estimate on", "check the monitor's current window")
     p = calibrator.probabilities(s)
-    if metric == "brier":
-        loss1, loss0 = (1.0 - s) ** 2, s**2
-    elif metric == "log_loss":
-        q = np.clip(s, EPS, 1 - EPS)
-        loss1, loss0 = -np.log(q), -np.log(1 - q)
-    else:
-        raise UserError(
-            f"no label-free estimate of {metric!r}",
-            "use roc_auc, brier or log_loss as train.metric.classification, or the decay policy",
-        )
+    loss1, loss0 = _row_losses(metric, s)
     sampled = np.array(
         [np.where(labels, loss1, loss0).mean() for labels in _label_draws(p, draws, seed)]
     )
@@ -241,17 +255,108 @@ def estimate_classification(
     level: float = 0.9,
     draws: int = 300,
     seed: int = 0,
+    errors: np.ndarray | None = None,
 ) -> Estimate:
+    """`metric` on unlabelled `scores`; its interval widened by the cross-fitted `errors` of
+    the estimator when given (`cross_fit_errors`), else the label-sampling interval alone."""
     if metric == "roc_auc":
-        return estimate_roc_auc(calibrator, scores, level=level, draws=draws, seed=seed)
-    return estimate_expected_loss(calibrator, scores, metric, level=level, draws=draws, seed=seed)
+        found = estimate_roc_auc(calibrator, scores, level=level, draws=draws, seed=seed)
+    else:
+        found = estimate_expected_loss(
+            calibrator, scores, metric, level=level, draws=draws, seed=seed
+        )
+    return found if errors is None else widened(found, errors)
+
+
+# -- the estimator's own error: cross-fitting on the labelled reference -----------------------
+
+
+def fold_blocks(n: int, folds: int, order: object = None, seed: int = 0) -> list[np.ndarray]:
+    """Row indices of `folds` held-out blocks of `n` rows: contiguous runs of `order` (e.g.
+    the rows' event times) when given, else a seeded shuffle."""
+    import numpy as np
+
+    if order is not None:
+        index = np.argsort(np.asarray(order), kind="stable")
+    else:
+        index = np.random.default_rng(seed).permutation(n)
+    return [block for block in np.array_split(index, folds) if len(block)]
+
+
+def point_estimate(metric: str, calibrator: Calibrator, scores: np.ndarray) -> float:
+    """The label-free estimate of `metric` alone (no interval): what cross-fitting checks."""
+    import numpy as np
+
+    s = np.asarray(scores, dtype=float)
+    p = calibrator.probabilities(s)
+    if metric == "roc_auc":
+        return expected_roc_auc(s, p)
+    loss1, loss0 = _row_losses(metric, s)
+    return float((p * loss1 + (1 - p) * loss0).mean())
+
+
+def cross_fit_errors(
+    metric: str,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    folds: int = 5,
+    order: object = None,
+    seed: int = 0,
+    min_rows: int = 100,
+) -> np.ndarray:
+    """Estimate minus realised `metric` on each of `folds` held-out blocks of the reference,
+    each estimated from a calibration fitted on the other blocks. Blocks whose rows or the
+    rest's cannot be calibrated / scored (one class only, too few rows) are left out."""
+    import numpy as np
+
+    from retrain.metrics import score
+
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels)
+    errors = []
+    for held in fold_blocks(len(scores), folds, order, seed):
+        rest = np.ones(len(scores), dtype=bool)
+        rest[held] = False
+        if rest.sum() < min_rows or len(np.unique(labels[rest])) != 2:
+            continue
+        if len(np.unique(labels[held])) != 2:
+            continue
+        calibrator = calibrate(scores[rest], labels[rest], min_rows)
+        estimated = point_estimate(metric, calibrator, scores[held])
+        errors.append(estimated - score(metric, labels[held], scores[held]))
+    return np.array(errors, dtype=float)
+
+
+UNIT_METRICS = ("roc_auc", "accuracy", "brier")  # metrics that cannot exceed 1
+
+
+def error_margin(errors: np.ndarray | None, level: float) -> float:
+    """The `level` quantile of the |fold errors| (0 when there are none)."""
+    import numpy as np
+
+    if errors is None or not len(errors):
+        return 0.0
+    return float(np.quantile(np.abs(errors), level))
+
+
+def widened(estimate: Estimate, errors: np.ndarray | None) -> Estimate:
+    """The sampling interval widened on each side by the `level` quantile of |fold errors|,
+    kept inside the metric's range."""
+    margin = error_margin(errors, estimate.level)
+    high = estimate.high + margin
+    if estimate.metric in UNIT_METRICS:
+        high = min(high, 1.0)
+    return replace(estimate, low=max(estimate.low - margin, 0.0), high=high, margin=margin)
 
 
 # -- regression: direct loss estimation (DLE, as NannyML's) ------------------------------------
 # A model of each row's loss (squared error for rmse, absolute error for mae) fitted on the
 # labelled reference window from the champion's prediction and the numeric inputs, predicted on
 # the unlabelled current rows. The interval: the spread of the realised mean loss around the
-# predicted one, from the out-of-fold residual spread of the loss model on the reference.
+# predicted one, from the out-of-fold residual spread of the loss model on the reference,
+# widened (as CBPE's) by the `level` quantile of |predicted - realised mean loss| over the
+# same out-of-fold blocks (time-ordered when the rows carry their event time): the loss
+# model's own error, measured by the cross-fit it already does.
 
 LOSS_METRICS = ("rmse", "mae")
 
@@ -263,6 +368,8 @@ class LossModel:
     columns: tuple[str, ...]
     residual_sd: float  # out-of-fold sd of (actual - predicted) per-row loss on the reference
     n_reference: int
+    # per out-of-fold block: predicted minus realised mean loss (the estimator's own error)
+    fold_errors: tuple[float, ...] = ()
 
 
 def _loss_inputs(predictions: np.ndarray, features: object, columns: tuple[str, ...]) -> object:
@@ -290,12 +397,15 @@ def fit_direct_loss(
     *,
     seed: int = 0,
     min_rows: int = 100,
+    folds: int = 3,
+    order: object = None,
 ) -> LossModel:
-    """Fit the loss model on the labelled reference rows (`features`: a DataFrame or None)."""
+    """Fit the loss model on the labelled reference rows (`features`: a DataFrame or None),
+    with its out-of-fold errors on `folds` blocks (contiguous runs of `order` when given)."""
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.model_selection import cross_val_predict
     from threadpoolctl import threadpool_limits
 
     if metric not in LOSS_METRICS:
@@ -320,18 +430,27 @@ def fit_direct_loss(
     x = _loss_inputs(predictions, features, columns)
     loss = _row_loss(metric, labels, predictions)
     model = HistGradientBoostingRegressor(max_iter=100, min_samples_leaf=20, random_state=seed)
-    folds = KFold(3, shuffle=True, random_state=seed)
-    # one thread: four small fits; OpenMP threads on a busy machine cost 10x the fit
+    blocks = fold_blocks(len(loss), max(2, folds), order, seed)
+    every = np.arange(len(loss))
+    splits = [(np.setdiff1d(every, held), held) for held in blocks]
+    # one thread: a few small fits; OpenMP threads on a busy machine cost 10x the fit
     with threadpool_limits(1):
-        oof = cross_val_predict(model, x, loss, cv=folds)
+        oof = cross_val_predict(model, x, loss, cv=splits)
         model.fit(x, loss)
-    return LossModel(metric, model, columns, float(np.std(loss - oof)), len(loss))
+    errors = tuple(float(oof[held].mean() - loss[held].mean()) for held in blocks)
+    return LossModel(metric, model, columns, float(np.std(loss - oof)), len(loss), errors)
 
 
 def estimate_direct_loss(
-    loss_model: LossModel, predictions: np.ndarray, features: object = None, *, level: float = 0.9
+    loss_model: LossModel,
+    predictions: np.ndarray,
+    features: object = None,
+    *,
+    level: float = 0.9,
+    cross_fit: bool = True,
 ) -> Estimate:
-    """RMSE or MAE of the champion on unlabelled rows, with a `level` interval."""
+    """RMSE or MAE of the champion on unlabelled rows, with a `level` interval (widened by the
+    loss model's out-of-fold errors unless `cross_fit` is off)."""
     import numpy as np
     from scipy.stats import norm
     from threadpoolctl import threadpool_limits
@@ -343,7 +462,9 @@ def estimate_direct_loss(
         predicted = loss_model.model.predict(x)  # type: ignore[attr-defined]
     mean = float(np.clip(predicted, 0, None).mean())
     half = float(norm.ppf(0.5 + level / 2)) * loss_model.residual_sd / np.sqrt(len(predictions))
-    low, high = max(0.0, mean - half), mean + half
-    if loss_model.metric == "rmse":
+    margin = error_margin(np.array(loss_model.fold_errors), level) if cross_fit else 0.0
+    low, high = max(0.0, mean - half - margin), mean + half + margin
+    if loss_model.metric == "rmse":  # the margin in the metric's units, as the interval
+        margin = float(np.sqrt(mean + margin) - np.sqrt(mean))
         mean, low, high = float(np.sqrt(mean)), float(np.sqrt(low)), float(np.sqrt(high))
-    return Estimate(loss_model.metric, mean, low, high, level, len(predictions))
+    return Estimate(loss_model.metric, mean, low, high, level, len(predictions), margin)

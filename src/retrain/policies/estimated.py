@@ -3,8 +3,10 @@
 Classification: CBPE (`retrain.monitor.estimate`: isotonic calibration of the champion's scores
 on its labelled reference window, then the expected ROC AUC / Brier / log loss on the current
 scores). Regression: direct loss estimation (a model of each row's squared or absolute error,
-fitted on the reference). Fires when the estimated decay is at least the trigger and the whole
-`level` interval is worse than the registered value. Blind to concept drift (P(label | score)
+fitted on the reference). The interval is the label-sampling noise widened by the estimator's
+own error, cross-fitted on the reference (`policy.estimated.cross_fit_folds`). Fires when the
+estimated decay is at least the trigger and the whole `level` interval is worse than the
+registered value. Blind to concept drift (P(label | score)
 moving): the realised `decay` check stays the backstop once labels arrive.
 """
 
@@ -24,6 +26,7 @@ def estimate_current(context: PolicyContext) -> Estimate:
     """The champion's primary metric on the current rows, estimated from the reference."""
     from retrain.monitor.estimate import (
         calibrate,
+        cross_fit_errors,
         estimate_classification,
         estimate_direct_loss,
         fit_direct_loss,
@@ -36,8 +39,20 @@ def estimate_current(context: PolicyContext) -> Estimate:
             "the estimated policy needs the champion's labelled reference and current rows",
             "register the champion with its test window (train_start/test_end tags)",
         )
+    folds = settings.cross_fit_folds
     if context.task == "classification":
         calibrator = calibrate(ref.scores, ref.labels, settings.min_reference_rows)
+        errors = None
+        if folds:
+            errors = cross_fit_errors(
+                context.metric,
+                ref.scores,
+                ref.labels,
+                folds=folds,
+                order=reference_times(context),
+                seed=context.seed,
+                min_rows=settings.min_reference_rows,
+            )
         return estimate_classification(
             context.metric,
             calibrator,
@@ -45,6 +60,7 @@ def estimate_current(context: PolicyContext) -> Estimate:
             level=settings.level,
             draws=settings.draws,
             seed=context.seed,
+            errors=errors,
         )
     if context.task == "regression":
         columns = loss_inputs(context)
@@ -55,13 +71,27 @@ def estimate_current(context: PolicyContext) -> Estimate:
             None if ref.features is None else ref.features[columns],
             seed=context.seed,
             min_rows=settings.min_reference_rows,
+            folds=folds or 3,
+            order=reference_times(context),
         )
         current = None if cur.features is None else cur.features[columns]
-        return estimate_direct_loss(model, cur.scores, current, level=settings.level)
+        return estimate_direct_loss(
+            model, cur.scores, current, level=settings.level, cross_fit=bool(folds)
+        )
     raise UserError(
         f"no label-free estimate for base.task {context.task!r}",
         "use the decay or drift policy for multiclass models",
     )
+
+
+def reference_times(context: PolicyContext) -> object:
+    """The reference rows' event times (cross-fitting's blocks follow them), or None: a table
+    without a time column, or a reference without its columns (blocks are a seeded shuffle)."""
+    ref, column = context.reference, context.params.base.event_time
+    if ref is None or ref.features is None or column is None or column not in ref.features:
+        return None
+    # ranks, not the values: any time type (tz-aware, numeric) sorts the same, missing last
+    return ref.features[column].rank(method="first", na_option="bottom").to_numpy()
 
 
 def loss_inputs(context: PolicyContext) -> list[str]:
