@@ -38,7 +38,8 @@ set_model(SkopsPipelineModel())
 '''
 
 
-# Packages the served model imports (versions pinned to the environment that exported it).
+# Packages the served model imports (versions pinned to the environment that exported it), plus
+# those of the families the model holds (`retrain.search.families.requirements_for`).
 REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
 
 
@@ -104,10 +105,13 @@ def predict_frame(pipeline: Any, frame: Any, config: dict[str, Any]) -> Any:
     return pd.DataFrame({"prediction": np.asarray(pipeline.predict(features), dtype=np.float64)})
 
 
-def _requirements() -> list[str]:
+def _requirements(types: list[str]) -> list[str]:
+    """Pinned requirements of a model holding these skops types (e.g. lightgbm's booster)."""
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in REQUIREMENTS]
+    from retrain.search.families import requirements_for
+
+    return [f"{name}=={version(name)}" for name in (*REQUIREMENTS, *requirements_for(types))]
 
 
 def export_model(
@@ -192,7 +196,7 @@ def export_model(
             model_config=config,
             signature=infer_signature(example, predict_frame(pipeline, example, config)),
             input_example=example,
-            pip_requirements=_requirements(),
+            pip_requirements=_requirements(types),
         )
         reloaded = mlflow.pyfunc.load_model(str(staged))
         got = reloaded.predict(parity_input)

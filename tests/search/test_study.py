@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import mlflow
@@ -117,6 +118,35 @@ def test_regression_minimises_rmse(train_frame: pd.DataFrame, small_settings: An
     assert result.best.threshold is None
     best = min(t.cv_score for t in result.trials if t.state == "complete")
     assert result.best.cv_score == best
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("lightgbm") is None,
+    reason="lightgbm missing: it is in the bench group (uv sync --all-groups)",
+)
+def test_a_search_over_lightgbm_runs_trials_the_budget_can_plan(
+    train_frame: pd.DataFrame, small_settings: Any
+) -> None:
+    from retrain.config.train import FamilySpec, ParamSpec
+
+    # given train.families with only lightgbm (off in the defaults), its defaults enqueued
+    space = {
+        "num_leaves": ParamSpec(type="int", low=4, high=31, log=True),
+        "learning_rate": ParamSpec(type="float", low=0.05, high=0.3, log=True),
+    }
+    settings = small_settings(
+        families={"lightgbm": FamilySpec(space=space, fixed={"n_estimators": 10})},
+        enqueue_defaults=("lightgbm",),
+        budget=Budget(trials=2, seconds=600),
+        pruning=Pruning(enabled=False),  # both trials run every fold
+    )
+    # when the search runs
+    result = run_search(train_frame, settings)
+    # then its trials are lightgbm's, complete, with the fit seconds and rows the refit plan uses
+    assert [t.family for t in result.trials] == ["lightgbm", "lightgbm"]
+    assert result.trials[0].params == {"num_leaves": 31, "learning_rate": 0.1}  # its defaults
+    assert all(t.state == "complete" and t.fit_rows > 0 for t in result.trials)
+    assert result.best.threshold is not None and 0.0 < result.best.threshold < 1.0
 
 
 def test_unknown_parameter_fails_before_any_trial(

@@ -11,7 +11,11 @@ Each family declares, in one place (shaped like the drift statistics of `retrain
 - the preprocessing its estimator needs (`Preprocessing` flags, `retrain.search.preprocess`),
 - **the skops types its fitted estimator holds**: `retrain.model_io` trusts exactly the union of
   the registered families' types plus the fixed preprocessing and ensemble ones, so a new family
-  cannot produce a model that is refused at load time.
+  cannot produce a model that is refused at load time,
+- the packages beyond scikit-learn its fitted model imports (`requirements`: distribution names
+  that are also the top-level module of its types), which `retrain export` pins in the served
+  model's requirements when the model holds one of those types; a family whose package is not
+  installed fails with a UserError naming the fix, not an ImportError.
 
 Adding a family is one `@register` entry below plus its space in params.yaml.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +55,7 @@ class Family:
     skops_types: frozenset[str] = frozenset()
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     own_params: Mapping[str, Any] | None = None  # None: the estimator's own get_params()
+    requirements: tuple[str, ...] = ()  # packages beyond the base ones (exporting.REQUIREMENTS)
 
     @property
     def tasks(self) -> frozenset[str]:
@@ -63,7 +68,14 @@ class Family:
                 f"families for {task}: {', '.join(family_names(task))}",
             )
         module, _, name = self.estimators[task].rpartition(".")
-        return getattr(importlib.import_module(module), name)
+        try:
+            return getattr(importlib.import_module(module), name)
+        except ModuleNotFoundError as exc:
+            raise UserError(
+                f"model family {self.name!r} needs the {exc.name} package, which is not installed",
+                f"install it (`uv sync --all-groups`, or `uv pip install {exc.name}`), or set "
+                f"train.families.{self.name}.enabled: false",
+            ) from None
 
     def param_defaults(self, task: str) -> dict[str, Any]:
         if self.own_params is not None:
@@ -109,6 +121,7 @@ def register(
     skops_types: set[str] | frozenset[str] = frozenset(),
     preprocessing: Preprocessing | None = None,
     own_params: Mapping[str, Any] | None = None,
+    requirements: tuple[str, ...] = (),
 ) -> Callable[[EstimatorBuilder], EstimatorBuilder]:
     def wrap(build: EstimatorBuilder) -> EstimatorBuilder:
         FAMILIES[name] = Family(
@@ -118,6 +131,7 @@ def register(
             skops_types=frozenset(skops_types),
             preprocessing=preprocessing or Preprocessing(),
             own_params=None if own_params is None else dict(own_params),
+            requirements=tuple(requirements),
         )
         return build
 
@@ -141,6 +155,12 @@ def get_family(name: str) -> Family:
 def skops_types() -> frozenset[str]:
     """The types the registered families' fitted estimators hold (for the skops allow-list)."""
     return frozenset().union(*(f.skops_types for f in FAMILIES.values()))
+
+
+def requirements_for(types: Iterable[str]) -> tuple[str, ...]:
+    """The families' extra packages a model holding these (skops) types imports when loaded."""
+    roots = {t.split(".", 1)[0] for t in types}
+    return tuple(sorted({r for f in FAMILIES.values() for r in f.requirements if r in roots}))
 
 
 def build_pipeline(
@@ -191,6 +211,14 @@ def _middle(dim: ParamSpec) -> Any:
 
 
 # --- families ---------------------------------------------------------------------------------
+
+
+def _categorical_positions(columns: FeatureColumns) -> list[int]:
+    """Where the ordinal codes of the few-level categoricals sit: right after the numeric block
+    (`build_preprocess`'s column order)."""
+    n_num = len(columns.numeric)
+    return list(range(n_num, n_num + len(columns.categorical)))
+
 
 # The linear family exposes one regularization strength for both tasks:
 # LogisticRegression(C=1/alpha) for classification, Ridge(alpha) for regression.
@@ -261,8 +289,37 @@ def extra_trees(estimator: type, params: dict[str, Any], ctx: BuildContext) -> A
     preprocessing=Preprocessing(native_missing=True),
 )
 def hist_gradient_boosting(estimator: type, params: dict[str, Any], ctx: BuildContext) -> Any:
-    columns = ctx.columns
-    if columns.categorical:  # the ordinal codes follow the numeric block (build_preprocess)
-        n_num = len(columns.numeric)
-        params["categorical_features"] = list(range(n_num, n_num + len(columns.categorical)))
+    if ctx.columns.categorical:
+        params["categorical_features"] = _categorical_positions(ctx.columns)
     return estimator(random_state=ctx.seed, **params)
+
+
+@register(
+    "lightgbm",
+    estimators={
+        "classification": "lightgbm.LGBMClassifier",
+        "multiclass": "lightgbm.LGBMClassifier",
+        "regression": "lightgbm.LGBMRegressor",
+    },
+    skops_types={
+        "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor",
+        "lightgbm.basic.Booster",
+        # best_score is a defaultdict(OrderedDict): skops records its factory type
+        "collections.OrderedDict",
+    },
+    preprocessing=Preprocessing(native_missing=True),
+    requirements=("lightgbm",),
+)
+def lightgbm(estimator: type, params: dict[str, Any], ctx: BuildContext) -> Any:
+    params.setdefault("n_jobs", ctx.n_jobs)
+    if ctx.columns.categorical:
+        # Native categorical splits on the ordinal codes (NaN: missing). `categorical_column` is
+        # the documented alias of `categorical_feature`, which as a constructor parameter works
+        # too but warns on every fit that it "will be ignored" (it is not ignored).
+        params["categorical_column"] = _categorical_positions(ctx.columns)
+    # deterministic + a fixed histogram layout: the same seed gives the same trees (and no
+    # timing test to pick row- or column-wise on every fit); verbose=-1: no per-fit log lines.
+    return estimator(
+        random_state=ctx.seed, deterministic=True, force_row_wise=True, verbose=-1, **params
+    )
