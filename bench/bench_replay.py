@@ -91,6 +91,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--policies", nargs="+", help="default: all (k = 0) / those k > 0 suits")
     parser.add_argument("--name", help="results file name (default replay_k<delay>)")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=YAML",
+        help="params overrides, e.g. policy.challenger.margin_relative=0.02",
+    )  # fmt: skip
     args = parser.parse_args()
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["replay"].update(
@@ -99,6 +103,13 @@ def main() -> None:
         trials=args.trials,
         seconds=args.seconds,
     )
+    for item in args.set:  # e.g. policy.challenger.margin_relative=0.02
+        key, _, value = item.partition("=")
+        *path, last = key.split(".")
+        section = params
+        for part in path:
+            section = section.setdefault(part, {})
+        section[last] = yaml.safe_load(value)
     out = args.out or ROOT / "build" / f"replay-k{args.delay}"
     venv_bin = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
@@ -139,6 +150,7 @@ def main() -> None:
         "policies_run": list(result["policies"]),
         "trials": args.trials,
         "seconds": args.seconds,
+        "overrides": args.set,
         "process": process,
         "load_average_1m": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
         "trainings": result["trainings"],
