@@ -155,3 +155,31 @@ def test_r2_gain_counts_from_zero_when_the_champion_is_below_no_skill() -> None:
     assert not gain_check(0.95, -4.64).passed
     # and above zero the bound applies as before
     assert gain_check(0.55, 0.5).passed and not gain_check(0.7, 0.5).passed
+
+
+def test_a_decayed_champion_counts_the_gain_from_its_registered_value() -> None:
+    from retrain.config.gate import SuspicionSettings
+    from retrain.gating import suspicion_checks
+
+    settings = SuspicionSettings()  # max_gain roc_auc: 0.05
+
+    def gain_check(new: float, now: float, registered: dict[str, float] | None):
+        checks = suspicion_checks(
+            settings, {"roc_auc": new}, {"roc_auc": now}, None, None, None, registered=registered
+        )
+        return next(c for c in checks if c.name == "suspicion.gain.roc_auc")
+
+    # given a champion registered at 0.736 that scores 0.634 on the new window (the 2013
+    # replay's July champion after four stale months), and a retrain scoring 0.776
+    # then the gain counts from the registered level: +0.040, plausible ...
+    recovered = gain_check(0.776, 0.634, {"roc_auc": 0.736})
+    assert recovered.passed and recovered.value == pytest.approx(0.040)
+    assert "from its registered value" in recovered.detail
+    # ... where counting from the decayed score (+0.142) would block every retrain
+    assert not gain_check(0.776, 0.634, None).passed
+    # and a jump beyond the best the champion ever scored is still suspicious
+    assert not gain_check(0.80, 0.634, {"roc_auc": 0.736}).passed
+    # a champion scoring better now than when registered: the gain counts from now
+    now = gain_check(0.80, 0.76, {"roc_auc": 0.70})
+    assert now.passed and now.value == pytest.approx(0.04)
+    assert "registered" not in now.detail

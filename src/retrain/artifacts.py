@@ -202,6 +202,9 @@ class ChampionInfo(Artifact):
     split: Literal["time", "hash"] | None = None
     test_size: float | None = None
     train_end: str | None = None
+    # The metrics the champion was registered with (its `metric.*` version tags): the gate's
+    # suspicion bound counts a gain from the better of these and its score on the new window.
+    registered: dict[str, float] = {}
 
 
 class GateCheck(_Frozen):

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrain.artifacts import ChampionInfo
+from retrain.artifacts import ChampionInfo, VersionTags
 from retrain.errors import UserError
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def lookup_champion(model: str, out_dir: Path, registry: Registry) -> ChampionIn
         version=None if ref is None else ref.version,
         sha256=None if ref is None else ref.sha256,
         **({} if ref is None else split_of(ref.tags)),
+        registered={} if ref is None else registered_of(ref.tags),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     # The directory persists between runs (dvc.yaml `persist: true`): a download a killed run
@@ -65,6 +66,12 @@ def split_of(tags: dict[str, str]) -> dict[str, Any]:
     if tags.get("train_end"):
         out["train_end"] = tags["train_end"]
     return out
+
+
+def registered_of(tags: dict[str, str]) -> dict[str, float]:
+    """The metrics the champion was registered with (`metric.<name>` version tags)."""
+    metrics = VersionTags.from_tags(tags).metrics
+    return {name: value for name, value in metrics.items() if value is not None}
 
 
 def champion_info(champion_dir: Path) -> ChampionInfo:

@@ -29,6 +29,8 @@ from retrain.scoring import MissingColumns, feature_columns, score_frame
 from retrain.slices import slice_levels
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import numpy as np
     import pandas as pd
 
@@ -295,9 +297,11 @@ def suspicion_checks(
     cv: tuple[str, float] | None,
     screen: dict[str, float | None] | None,
     screen_bound: float | None,
+    registered: Mapping[str, float] | None = None,
 ) -> list[GateCheck]:
     """Too good to be true? `cv` = (the search's primary metric, its CV score); `screen` = the
-    leakage screen's score per feature, compared with `screen_bound`."""
+    leakage screen's score per feature, compared with `screen_bound`; `registered` = the
+    champion's metrics when it was registered."""
     checks = []
     for metric, bound in settings.ceiling.items():
         value = cand.get(metric)
@@ -320,6 +324,12 @@ def suspicion_checks(
         new, old = cand.get(metric), (champ or {}).get(metric)
         if new is None or old is None:
             continue
+        at_registration = (registered or {}).get(metric)
+        if at_registration is not None and _gain(metric, at_registration, old) > 0:
+            # A champion that decayed since it was registered: recovering the level it once
+            # had is what a retrain is for, not a leak; the gain counts from that level (a
+            # fixed bound over the decayed score blocked every retrain after a stale spell).
+            old = at_registration
         if metric == "r2" and old < 0:
             # A champion worse than the test mean: a gain counts from the no-skill level (0);
             # a bound of +0.1 R² is meaningless at R² −4 (a trending table), a leak is not.
@@ -332,7 +342,9 @@ def suspicion_checks(
                 ok,
                 gain,
                 bound,
-                f"{metric} gain over the champion {gain:+.4f} ({_fmt(old)} → {_fmt(new)}); "
+                f"{metric} gain over the champion {gain:+.4f} ({_fmt(old)} → {_fmt(new)}"
+                + (" from its registered value" if old == at_registration else "")
+                + "); "
                 f"at most +{bound:g} is plausible: " + ("ok" if ok else SUSPICIOUS),
             )
         )
@@ -420,12 +432,14 @@ def evaluate_gate(
     train: pd.DataFrame | None = None,
     cv: tuple[str, float] | None = None,
     candidate_sha256: str | None = None,
+    champion_registered: Mapping[str, float] | None = None,
 ) -> GateVerdict:
     """The verdict: every check with its numbers; `blessed` per `gate.mode`, except that a
     tripped suspicion check blesses only through an override naming `candidate_sha256`.
 
     `train` (the training window) runs the leakage screen; `cv` = (metric, the search's CV
-    score) the test-vs-CV check; either None leaves that check out.
+    score) the test-vs-CV check; either None leaves that check out. `champion_registered`:
+    the champion's registered metrics (`ChampionInfo.registered`) for the suspicion gain bound.
     """
     import numpy as np
 
@@ -498,7 +512,9 @@ def evaluate_gate(
         screen, bound = None, None
         if train is not None and settings.leakage.enabled:
             screen, bound = leakage_screen(settings, task, train, candidate, seed, label)
-        checks += suspicion_checks(settings, cand, champ, cv, screen, bound)
+        checks += suspicion_checks(
+            settings, cand, champ, cv, screen, bound, registered=champion_registered
+        )
     failed = [c.name for c in checks if not c.passed]
     suspicious = [n for n in failed if n.startswith("suspicion.")]
     others = [n for n in failed if n not in suspicious]

@@ -263,6 +263,9 @@ class Replay:
             run.pipeline,
             run.version,
             self.base.seed,
+            champion_registered=None
+            if run.tags is None
+            else {k: v for k, v in run.tags.metrics.items() if v is not None},
         )
         verdict = verdict.model_copy(
             update={

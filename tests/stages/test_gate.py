@@ -490,13 +490,16 @@ def test_cli_lookup_then_gate_against_registered_champion(
         "split": None,
         "test_size": None,
         "train_end": None,
+        "registered": {},
     }
     registry = Registry(registry_store)
     export_dir, sha = exported_model("hgb")
-    ref = register(registry, export_dir, sha)
+    ref = register(registry, export_dir, sha, **{"metric.roc_auc": "0.75", "metric.f1": "None"})
     registry.set_alias(MODEL, "champion", ref.version)
     assert main(lookup) == 0
-    assert json.loads(champion_json.read_text())["version"] == ref.version
+    looked_up = json.loads(champion_json.read_text())
+    # its identity, and the metrics it was registered with (for the gate's suspicion bound)
+    assert looked_up["version"] == ref.version and looked_up["registered"] == {"roc_auc": 0.75}
     # The champion's artifact sits beside its identity, verified; a second look-up keeps it.
     artifact = champion_dir / "model.skops"
     assert sha256_file(artifact) == sha

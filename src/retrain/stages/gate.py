@@ -97,9 +97,8 @@ def cli(argv: list[str]) -> int:
 
     champion, champion_version, champion_sha256 = read_champion(args.champion, model_name)
     test = read_test_window(args.test)
-    test, note = champion_free_holdout(
-        test, params.base, params.prepare, champion_info(args.champion)
-    )
+    info = champion_info(args.champion)
+    test, note = champion_free_holdout(test, params.base, params.prepare, info)
     if note:
         log.info("%s", note)
     train = read_table(args.train, "training window") if args.train is not None else None
@@ -125,6 +124,7 @@ def cli(argv: list[str]) -> int:
             train=train if suspicion.leakage.enabled else None,
             cv=cv,
             candidate_sha256=sha256,
+            champion_registered=info.registered,
         )
     if sha256 is not None and sha256 == champion_sha256:
         result = unchanged_verdict(result, champion_version)
