@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from harness import measure, save
+from harness import measure, save, set_dotted
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = ["never", "periodic", "drift", "decay", "estimated", "challenger", "cost_aware"]
@@ -104,12 +104,7 @@ def main() -> None:
         seconds=args.seconds,
     )
     for item in args.set:  # e.g. policy.challenger.margin_relative=0.02
-        key, _, value = item.partition("=")
-        *path, last = key.split(".")
-        section = params
-        for part in path:
-            section = section.setdefault(part, {})
-        section[last] = yaml.safe_load(value)
+        set_dotted(params, *item.split("=", 1))
     out = args.out or ROOT / "build" / f"replay-k{args.delay}"
     venv_bin = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}

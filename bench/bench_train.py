@@ -27,8 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from harness import set_dotted
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -189,11 +192,7 @@ def _ours(train: Path, budget: float, work: Path, overrides: dict[str, str]) -> 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["train"]["budget"] = {"trials": 10_000, "seconds": budget}  # time is the limit
     for key, value in overrides.items():  # e.g. cv.max_train_rows=null
-        *path, last = key.split(".")
-        section = params["train"]
-        for part in path:
-            section = section.setdefault(part, {})
-        section[last] = yaml.safe_load(value)
+        set_dotted(params["train"], key, value)
     work.mkdir(parents=True, exist_ok=True)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlruns.db'}"}
@@ -207,10 +206,7 @@ def _ours(train: Path, budget: float, work: Path, overrides: dict[str, str]) -> 
 
 def _trial_families(board: dict[str, Any]) -> dict[str, int]:
     """Trials per family among the leaderboard's (the top train.leaderboard_size trials)."""
-    counts: dict[str, int] = {}
-    for trial in board["trials"]:
-        counts[trial["family"]] = counts.get(trial["family"], 0) + 1
-    return counts
+    return dict(Counter(trial["family"] for trial in board["trials"]))
 
 
 def _score_ours(work: Path, test: Path) -> float:

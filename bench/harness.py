@@ -69,3 +69,15 @@ def save(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def set_dotted(params: dict[str, Any], key: str, value: str) -> None:
+    """params[a][b][c] = YAML `value` for `key` "a.b.c" (sections made as needed): a bench's
+    `--set KEY=YAML` override of a params.yaml copy."""
+    import yaml
+
+    *path, last = key.split(".")
+    section = params
+    for part in path:
+        section = section.setdefault(part, {})
+    section[last] = yaml.safe_load(value)

@@ -354,6 +354,10 @@ class VersionTags(_Frozen):
                 tags[f"metric.{name}"] = f"{float(value):.6g}"
         return tags
 
+    def known_metrics(self) -> dict[str, float]:
+        """The metrics registered with a value (undefined ones left out)."""
+        return {name: value for name, value in self.metrics.items() if value is not None}
+
     @classmethod
     def from_tags(cls, tags: dict[str, str]) -> VersionTags:
         fields = {}

@@ -70,8 +70,7 @@ def split_of(tags: dict[str, str]) -> dict[str, Any]:
 
 def registered_of(tags: dict[str, str]) -> dict[str, float]:
     """The metrics the champion was registered with (`metric.<name>` version tags)."""
-    metrics = VersionTags.from_tags(tags).metrics
-    return {name: value for name, value in metrics.items() if value is not None}
+    return VersionTags.from_tags(tags).known_metrics()
 
 
 def champion_info(champion_dir: Path) -> ChampionInfo:

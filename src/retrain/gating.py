@@ -325,11 +325,12 @@ def suspicion_checks(
         if new is None or old is None:
             continue
         at_registration = (registered or {}).get(metric)
+        decayed = False
         if at_registration is not None and _gain(metric, at_registration, old) > 0:
             # A champion that decayed since it was registered: recovering the level it once
             # had is what a retrain is for, not a leak; the gain counts from that level (a
             # fixed bound over the decayed score blocked every retrain after a stale spell).
-            old = at_registration
+            old, decayed = at_registration, True
         if metric == "r2" and old < 0:
             # A champion worse than the test mean: a gain counts from the no-skill level (0);
             # a bound of +0.1 R² is meaningless at R² −4 (a trending table), a leak is not.
@@ -343,7 +344,7 @@ def suspicion_checks(
                 gain,
                 bound,
                 f"{metric} gain over the champion {gain:+.4f} ({_fmt(old)} → {_fmt(new)}"
-                + (" from its registered value" if old == at_registration else "")
+                + (" from its registered value" if decayed else "")
                 + "); "
                 f"at most +{bound:g} is plausible: " + ("ok" if ok else SUSPICIOUS),
             )

@@ -263,9 +263,7 @@ class Replay:
             run.pipeline,
             run.version,
             self.base.seed,
-            champion_registered=None
-            if run.tags is None
-            else {k: v for k, v in run.tags.metrics.items() if v is not None},
+            champion_registered=None if run.tags is None else run.tags.known_metrics(),
         )
         verdict = verdict.model_copy(
             update={

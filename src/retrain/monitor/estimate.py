@@ -317,9 +317,8 @@ def cross_fit_errors(
     for held in fold_blocks(len(scores), folds, order, seed):
         rest = np.ones(len(scores), dtype=bool)
         rest[held] = False
-        if rest.sum() < min_rows or len(np.unique(labels[rest])) != 2:
-            continue
-        if len(np.unique(labels[held])) != 2:
+        one_class = len(np.unique(labels[rest])) != 2 or len(np.unique(labels[held])) != 2
+        if rest.sum() < min_rows or one_class:
             continue
         calibrator = calibrate(scores[rest], labels[rest], min_rows)
         estimated = point_estimate(metric, calibrator, scores[held])
