@@ -153,6 +153,8 @@ class Replay:
         self.uri = tracking_uri
         self.registry = connect(tracking_uri)
         self.candidates: dict[int, Candidate] = {}
+        # (policy, champion version, period) -> its labelled rows scored by that champion
+        self.scored: dict[tuple[str, str | None, int], Any] = {}
 
     # -- data -------------------------------------------------------------------------------
 
@@ -386,6 +388,31 @@ class Replay:
         scores = champion_scores(run.pipeline, frame, self.base.task)
         return Sample(scores, frame["label"].to_numpy(), frame if features else None)
 
+    def since_promotion(self, run: PolicyRun, last: int) -> Any:
+        """The champion's labelled periods from its test period to `last`, scored by it (each
+        period scored once per champion: every month re-reads the ones before)."""
+        import numpy as np
+        import pandas as pd
+
+        from retrain.policies import Sample
+
+        for stale in [k for k in self.scored if k[0] == run.name and k[1] != run.version]:
+            del self.scored[stale]  # a former champion's
+        parts = []
+        for month in range(run.promoted_month, last + 1):
+            key = (run.name, run.version, month)
+            if key not in self.scored:
+                self.scored[key] = self.labelled_sample(self.rows([month]), run, features=True)
+            if self.scored[key] is not None:
+                parts.append(self.scored[key])
+        if not parts:
+            return None
+        return Sample(
+            np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            pd.concat([p.features for p in parts], ignore_index=True),
+        )
+
     def retrain_usd(self) -> float | None:
         """The measured cost of one retrain so far: the mean over the trainings done."""
         if not self.candidates:
@@ -412,6 +439,9 @@ class Replay:
                 history = self.labelled_sample(self.rows(range(first, newest)), run, True)
         rows = self.rows([month])
         current = Sample(champion_scores(run.pipeline, rows, self.base.task), features=rows)
+        # the label-free estimate's calibration: the champion's test period and the labelled
+        # periods since, never the current one (at k = 0 its labels come with it, too late)
+        calibration = self.since_promotion(run, min(month - 1, newest))
         metric = run.tags.primary_metric or self.metric.name
         return PolicyContext(
             params=self.params,
@@ -422,6 +452,7 @@ class Replay:
             labelled=labelled,
             current=current,
             reference=self.labelled_sample(run.reference, run, features=True),
+            calibration=calibration,
             history=history,
             retrain_usd=self.retrain_usd(),
             drift=lambda: self.drift_check(run, month),

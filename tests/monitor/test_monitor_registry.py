@@ -202,6 +202,42 @@ def test_the_estimated_policy_fires_without_labels_and_says_so(
     assert not quiet["policy"]["fired"] and quiet["dispatch"] is None
 
 
+def test_the_estimate_is_calibrated_on_the_labels_since_the_test_window(
+    tmp_path: Path, use_champion
+) -> None:
+    registry, version = use_champion
+    february_test_window(registry, version)
+    # given a new concept from March (the delay follows the distance, which the champion did
+    # not learn), labelled for March and April, and July's rows without their outcome
+    import pandas as pd
+
+    frame = pd.read_parquet(FIXTURE)
+    march = frame["event_time"] >= pd.Timestamp("2013-03-01T05:00", tz="UTC")
+    long = frame["distance"] > frame["distance"].median()
+    frame.loc[march, "arr_delay"] = long[march].map({True: 60.0, False: -10.0})
+    frame.loc[frame["event_time"] >= pd.Timestamp("2013-06-15", tz="UTC"), "arr_delay"] = None
+    features = tmp_path / "concept.parquet"
+    frame.to_parquet(features)
+    july = ("--current-window", "2013-07-01..2013-08-01", "--features", str(features))
+
+    def estimated(calibration: str) -> dict:
+        policy = f"policy: {{monitor: estimated, estimated: {{calibration: {calibration}}}}}\n"
+        run(tmp_path, *july, policy=policy)
+        return json.loads((tmp_path / "out" / "drift.json").read_text())["policy"]["evidence"]
+
+    # when the monitor estimates July with the default calibration and with February alone
+    since = estimated("labelled")
+    alone = estimated("reference")
+    # then the default calibrates on February to June's labelled rows (March and April here),
+    # never July's, and sees the champion's scores lose their meaning under the new concept
+    times = frame["event_time"]
+    feb = (times >= pd.Timestamp("2013-02-01T05:00", tz="UTC")) & ~march
+    before_july = feb | (march & (times < pd.Timestamp("2013-07-01T04:00", tz="UTC")))
+    assert since["calibration_rows"] == int((before_july & frame["arr_delay"].notna()).sum())
+    assert alone["calibration_rows"] == int((feb & frame["arr_delay"].notna()).sum())
+    assert since["estimate"] < alone["estimate"] - 0.05
+
+
 def test_the_decay_policy_uses_the_labels_and_is_not_an_estimate(
     tmp_path: Path, use_champion
 ) -> None:
@@ -236,12 +272,14 @@ def test_the_challenger_policy_fires_when_a_fresh_model_beats_the_champion(
     july = ("--current-window", "2013-07-01..2013-08-01", "--features", str(shifted))
     # when the monitor decides with the challenger policy
     code = run(tmp_path, *july, policy="policy: {monitor: challenger}\n")
-    # then a challenger fitted on February beats the champion on July's labels, and fires
+    # then a challenger fitted on the labelled rows since the test window (February to April)
+    # beats the champion on July's labels, and fires
     result = json.loads((tmp_path / "out" / "drift.json").read_text())
     made = result["policy"]
     assert code == 10 and made["policy"] == "challenger" and made["fired"]
     evidence = made["evidence"]
     assert evidence["challenger"] > evidence["champion"] + 0.2 and evidence["gain_low"] > 0
+    assert evidence["train_rows"] > 1000  # February alone has ~500
     event = parse_event(result["dispatch"]["event_type"], result["dispatch"]["client_payload"])
     assert event.event_type == "performance-degraded"
     payload = event.client_payload

@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from retrain.config import parse_params
+from retrain.errors import UserError
 from retrain.policies import POLICIES, PolicyContext, Sample, decide
 
 
@@ -174,6 +175,61 @@ def test_estimated_interval_holds_the_realised_auc_when_the_calibration_is_off()
     same = Sample(sigmoid(1.5 * rng.normal(0, 1.5, 4000) + 0.2))
     quiet = decide("estimated", context(registered=registered, reference=reference, current=same))
     assert not quiet.fired
+
+
+def concept(rng: np.random.Generator, n: int, slope: float, spread: float = 1.5) -> Sample:
+    """Concept drift: the label rule's slope moves, the champion's score (monotone in x) does
+    not; a flatter rule means a lower AUC at the same scores."""
+    x = rng.normal(0, spread, n)
+    labels = (rng.random(n) < sigmoid(slope * x)).astype(int)
+    return Sample(scores=sigmoid(1.5 * x + 0.2), labels=labels)
+
+
+def test_estimated_calibrates_on_the_labels_that_arrived_since_the_test_window() -> None:
+    rng = np.random.default_rng(21)
+    # given a champion tested on a steep label rule, which has since flattened month by month
+    reference = concept(rng, 4000, 3.0)
+    registered = registered_auc(reference)
+    since = [concept(rng, 3000, slope) for slope in (2.2, 1.6, 1.2)]
+    calibration = Sample(
+        np.concatenate([reference.scores, *(s.scores for s in since)]),
+        np.concatenate([reference.labels, *(s.labels for s in since)]),
+    )
+    current = concept(rng, 4000, 1.1)
+    realised = registered_auc(current)
+    common = {"registered": registered, "reference": reference, "current": Sample(current.scores)}
+    # when the policy estimates the current month with the default calibration, and with the
+    # champion's test window alone (CBPE as published)
+    pooled = decide("estimated", context(calibration=calibration, **common)).evidence
+    published = decide(
+        "estimated",
+        context(
+            {"policy": {"estimated": {"calibration": "reference"}}},
+            calibration=calibration,
+            **common,
+        ),
+    ).evidence
+    without = decide("estimated", context(**common)).evidence
+    # then the labels that arrived bring the estimate nearer the realised AUC
+    assert abs(published["estimate"] - realised) > 0.05  # the test window's rule is stale
+    assert abs(pooled["estimate"] - realised) < 0.7 * abs(published["estimate"] - realised)
+    # and without them (a caller that has none) the test window is the calibration
+    assert without["estimate"] == published["estimate"]
+
+
+def test_estimated_falls_back_to_the_test_window_when_few_labels_arrived(reference: Sample) -> None:
+    rng = np.random.default_rng(22)
+    few = concept(rng, 50, 0.5)  # min_reference_rows is 100
+    current = Sample(classified(rng, 4000, 1.5).scores)
+    common = {"registered": registered_auc(reference), "reference": reference, "current": current}
+    fallback = decide("estimated", context(calibration=few, **common)).evidence
+    plain = decide("estimated", context(**common)).evidence
+    assert fallback["estimate"] == plain["estimate"]
+
+
+def test_the_estimate_calibration_setting_is_checked() -> None:
+    with pytest.raises(UserError, match="policy.estimated.calibration.*'labelled' or 'reference'"):
+        parse_params({"policy": {"estimated": {"calibration": "newest"}}})
 
 
 def regression(

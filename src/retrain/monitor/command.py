@@ -178,6 +178,23 @@ def prediction_reference(
     return rows if len(rows) else None
 
 
+def labelled_since_test(
+    frame: pd.DataFrame, tags: VersionTags | None, version: str | None, current: Span, column: str
+) -> pd.DataFrame | None:
+    """Rows from the champion's test window up to the current window: out-of-sample for it,
+    labelled by now (the label-free estimate's calibration). None: no tags or no such rows."""
+    if version is None or tags is None:
+        return None
+    try:
+        test = span_from_tags(tags, version, "test")
+    except UserError:
+        return None
+    if current.start <= test.start:
+        return None
+    rows = rows_in(frame, Span(test.start, current.start, "since the test window"), column)
+    return rows if len(rows) else None
+
+
 def rows_in(frame: pd.DataFrame, span: Span, time_column: str) -> pd.DataFrame:
     times = frame[time_column]
     return frame.loc[(times >= span.start) & (times < span.end)].reset_index(drop=True)
@@ -507,11 +524,13 @@ def policy_context(
     current: Span,
     drift: tuple[DriftReport, Decision],
     cost_dir: Path,
+    calibration_rows: pd.DataFrame | None = None,
 ) -> PolicyContext:
     """What the monitor's policy may look at: the current window's rows (labels only for the
     `decay` policy's realised metric), the champion's labelled test window as the reference
-    of the label-free estimate, the periods since the champion was trained, the measured cost
-    of a retrain."""
+    and the labelled rows from it to the current window as the calibration of the label-free
+    estimate and the challenger's training rows, the periods since the champion was trained,
+    the measured cost of a retrain."""
     from retrain.monitor.drift import champion_scores
     from retrain.policies import PolicyContext, Sample
     from retrain.splitting import derive_label
@@ -520,7 +539,7 @@ def policy_context(
     tags = champion.tags
     metric = (tags.primary_metric if tags else None) or getattr(params.train.metric, base.task)
     registered = tags.metrics.get(metric) if tags else None
-    labelled = current_sample = reference = None
+    labelled = current_sample = reference = calibration = None
     if champion.pipeline is not None:
         current_sample = Sample(
             champion_scores(champion.pipeline, current_rows, base.task), features=current_rows
@@ -538,6 +557,12 @@ def policy_context(
             if len(rows):
                 scores = champion_scores(champion.pipeline, rows, base.task)
                 reference = Sample(scores, rows["label"].to_numpy(), rows)
+        needed = params.policy.monitor in ("estimated", "cost_aware", "challenger")
+        if needed and calibration_rows is not None and base.target in calibration_rows.columns:
+            rows, _ = derive_label(calibration_rows, base)
+            if len(rows):
+                scores = champion_scores(champion.pipeline, rows, base.task)
+                calibration = Sample(scores, rows["label"].to_numpy(), rows)
     since = 0
     if tags is not None and tags.train_end:
         import pandas as pd
@@ -555,6 +580,9 @@ def policy_context(
         labelled=labelled,
         current=current_sample,
         reference=reference,
+        calibration=calibration,
+        # the challenger trains on the labelled rows before the current window, as in the replay
+        history=calibration,
         # Only the cost_aware policy reads the cost records.
         retrain_usd=(
             measured_retrain_usd(cost_dir) if params.policy.monitor == "cost_aware" else None
@@ -611,6 +639,7 @@ def conclude(
     current: Span,
     cur_rows: pd.DataFrame,
     scores_ref: pd.DataFrame | None,
+    calibration_rows: pd.DataFrame | None = None,
     context: str = "",
 ) -> int:
     """The policy's decision on the checked windows, written to --out; the exit code.
@@ -620,7 +649,14 @@ def conclude(
     made = policy_decides(
         params.policy.monitor,
         policy_context(
-            params, champion, cur_rows, scores_ref, current, (report, decision), args.cost_dir
+            params,
+            champion,
+            cur_rows,
+            scores_ref,
+            current,
+            (report, decision),
+            args.cost_dir,
+            calibration_rows,
         ),
     )
     result = drift_result(params, report, decision, reference, current, champion.version, made)
@@ -811,4 +847,7 @@ def cli(argv: list[str]) -> int:
         current=current,
         cur_rows=cur_rows,
         scores_ref=scores_ref,
+        calibration_rows=labelled_since_test(
+            frame, champion.tags, champion.version, current, base.event_time
+        ),
     )

@@ -7,8 +7,8 @@ and call `decide`; the same code decides in production and in the simulation.
 
 A context carries what a policy may look at and nothing it may not: the newest *labelled* rows
 (they arrive `label_delay` periods late in the replay), the *unlabelled* current rows, the
-champion's labelled reference (its test window), the periods since the last retrain, the
-measured cost of a retrain, and the drift rule's decision (computed lazily: only `drift` pays
+champion's labelled reference (its test window) and the labels that arrived since it, the
+periods since the last retrain, the measured cost of a retrain, and the drift rule's decision (computed lazily: only `drift` pays
 for the persistence windows).
 """
 
@@ -56,6 +56,9 @@ class PolicyContext:
     labelled: Sample | None = None  # the newest labelled rows the champion has not seen
     current: Sample | None = None  # the current period's rows, used without labels
     reference: Sample | None = None  # the champion's labelled reference (its test window)
+    # labelled rows the champion never trained on, before the current period: its test window
+    # and the labels that arrived since (the label-free estimate's calibration; None: reference)
+    calibration: Sample | None = None
     # labelled rows (with their columns) before the newest labelled period: what a challenger
     # trains on (None: the reference)
     history: Sample | None = None

@@ -1,13 +1,14 @@
 """`estimated`: the champion's performance estimated WITHOUT labels on the current period.
 
 Classification: CBPE (`retrain.monitor.estimate`: isotonic calibration of the champion's scores
-on its labelled reference window, then the expected ROC AUC / Brier / log loss on the current
+on labelled rows it never trained on — its test window and, by default, the labels that arrived
+since (`policy.estimated.calibration`) — then the expected ROC AUC / Brier / log loss on the current
 scores). Regression: direct loss estimation (a model of each row's squared or absolute error,
-fitted on the reference). The interval is the label-sampling noise widened by the estimator's
-own error, cross-fitted on the reference (`policy.estimated.cross_fit_folds`). Fires when the
+fitted on those rows). The interval is the label-sampling noise widened by the estimator's
+own error, cross-fitted on the same rows (`policy.estimated.cross_fit_folds`). Fires when the
 estimated decay is at least the trigger and the whole `level` interval is worse than the
-registered value. Blind to concept drift (P(label | score)
-moving): the realised `decay` check stays the backstop once labels arrive.
+registered value. Concept drift (P(label | score) moving) it sees only as fast as labels
+arrive: the realised `decay` check stays the backstop.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from typing import TYPE_CHECKING
 
 from retrain.artifacts import PolicyDecision
 from retrain.errors import UserError
-from retrain.policies.base import PolicyContext, decay_of, decision, register, trigger_of
+from retrain.policies.base import (
+    PolicyContext,
+    Sample,
+    decay_of,
+    decision,
+    register,
+    trigger_of,
+)
 
 if TYPE_CHECKING:
     from retrain.monitor.estimate import Estimate
@@ -33,7 +41,7 @@ def estimate_current(context: PolicyContext) -> Estimate:
     )
 
     settings = context.params.policy.estimated
-    ref, cur = context.reference, context.current
+    ref, cur = calibration_of(context), context.current
     if ref is None or ref.labels is None or cur is None:
         raise UserError(
             "the estimated policy needs the champion's labelled reference and current rows",
@@ -84,10 +92,22 @@ def estimate_current(context: PolicyContext) -> Estimate:
     )
 
 
+def calibration_of(context: PolicyContext) -> Sample | None:
+    """The labelled rows the estimator is calibrated on: with `policy.estimated.calibration:
+    labelled`, the champion's test window and the labels that arrived since (when the caller
+    has them, labelled and at least min_reference_rows); else its test window alone."""
+    settings = context.params.policy.estimated
+    rows = context.calibration
+    usable = (
+        rows is not None and rows.labels is not None and len(rows) >= settings.min_reference_rows
+    )
+    return rows if settings.calibration == "labelled" and usable else context.reference
+
+
 def reference_times(context: PolicyContext) -> object:
-    """The reference rows' event times (cross-fitting's blocks follow them), or None: a table
-    without a time column, or a reference without its columns (blocks are a seeded shuffle)."""
-    ref, column = context.reference, context.params.base.event_time
+    """The calibration rows' event times (cross-fitting's blocks follow them), or None: a table
+    without a time column, or rows without their columns (blocks are a seeded shuffle)."""
+    ref, column = calibration_of(context), context.params.base.event_time
     if ref is None or ref.features is None or column is None or column not in ref.features:
         return None
     # ranks, not the values: any time type (tz-aware, numeric) sorts the same, missing last
@@ -98,7 +118,7 @@ def loss_inputs(context: PolicyContext) -> list[str]:
     """Input columns of the direct-loss model: those both windows have, never the target, the
     label, the row identity, the event time, or what the monitor / prepare leave out (outcome
     columns known only after the fact)."""
-    ref, cur = context.reference, context.current
+    ref, cur = calibration_of(context), context.current
     if ref is None or cur is None or ref.features is None or cur.features is None:
         return []
     params = context.params
@@ -141,4 +161,5 @@ def estimated(context: PolicyContext) -> PolicyDecision:
         decay=amount,
         trigger=trigger,
         n=found.n_rows,
+        calibration_rows=len(calibration_of(context) or ()),
     )
