@@ -310,3 +310,45 @@ def test_replay_of_a_regression_table_serves_rmse(tmp_path: Path) -> None:
     assert challenger["cost_usd"] >= challenger["retrain_usd"]
     table = (tmp_path / "out" / "replay.md").read_text()
     assert "champion rmse per month" in table and "| decision CPU s (all-in $) |" in table
+
+
+@pytest.mark.parametrize("delay", [0, 1])
+def test_the_estimate_is_calibrated_on_labelled_periods_before_the_current_one(
+    tmp_path: Path, delay: int
+) -> None:
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from retrain.artifacts import VersionTags
+    from retrain.config import load_params
+    from retrain.replay import PolicyRun, Replay
+    from retrain.splitting import derive_label
+
+    # given a replay whose champion (a real model fitted on January) was gated on February
+    params = load_params(
+        write_params(
+            tmp_path,
+            PARAMS.replace("week}", f"week, label_delay: {delay}}}").replace(
+                "months: 2", "months: 3"
+            ),
+        )
+    )
+    replay = Replay(params, pd.read_parquet(FIXTURE), tmp_path, f"sqlite:///{tmp_path}/r.db")
+    january, _ = derive_label(replay.rows([1]), params.base)
+    model = make_pipeline(
+        make_column_transformer(("passthrough", ["distance", "dep_hour"])), LogisticRegression()
+    ).fit(january.drop(columns="label"), january["label"])
+    run = PolicyRun("estimated", "m", "1", model, VersionTags(sha256="0" * 64), promoted_month=2)
+    # when the policies' context is built at the end of April
+    context = replay.context(run, 4)
+    # then the estimate's calibration holds February and March (their labels arrived by then),
+    # never April, whose labels the estimate stands in for (at delay 0 they come with it)
+    labelled = [len(derive_label(replay.rows([m]), params.base)[0]) for m in (2, 3)]
+    assert len(context.calibration) == sum(labelled)
+    times = pd.to_datetime(context.calibration.features["event_time"], utc=True)
+    assert times.min() >= pd.Timestamp("2013-02-01", tz="America/New_York")
+    assert times.max() < pd.Timestamp("2013-04-01", tz="America/New_York")
+    # and what the decay policy sees at delay 1 is March, at delay 0 April
+    newest = pd.to_datetime(context.labelled.features["event_time"], utc=True)
+    assert (newest.dt.tz_convert("America/New_York").dt.month == 4 - delay).all()
