@@ -96,6 +96,8 @@ def test_replay_two_months_three_policies(tmp_path: Path) -> None:
     table = (tmp_path / "out" / "replay.md").read_text()
     assert "| 2013-03 |" in table and "| retrains (promoted) |" in table
     assert (tmp_path / "out" / "replay.png").read_bytes()[:4] == b"\x89PNG"
+    # the never champion's label-free estimates against the realised values
+    assert (tmp_path / "out" / "estimate.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize(

@@ -711,6 +711,75 @@ def plot(result: dict[str, Any], path: Path, metric: ServedMetric) -> None:
     plt.close(fig)
 
 
+def estimated_policy(result: dict[str, Any]) -> str | None:
+    """The policy whose label-free estimates the estimate plot shows: `never` when it ran (one
+    champion ageing all year: the cleanest test), else the first with any."""
+    from retrain.policies import canonical
+
+    names = sorted(result["policies"], key=lambda n: canonical(n) != "never")
+    for name in names:
+        if any(
+            (m.get("estimate") or {}).get("value") is not None
+            for m in periods_of(result["policies"][name])
+        ):
+            return name
+    return None
+
+
+def plot_estimates(result: dict[str, Any], path: Path, metric: ServedMetric) -> bool:
+    """The champion's realised metric per period vs its label-free estimate (CBPE / direct
+    loss) with the interval, and the naive estimate (its registered value). False: no estimate
+    to show (nothing written)."""
+    name = estimated_policy(result)
+    if name is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from retrain.fileio import atomic_path
+
+    served = [
+        m
+        for m in periods_of(result["policies"][name])
+        if (m.get("estimate") or {}).get("value") is not None
+    ]
+    periods = [m["period"] for m in served]
+    estimates = [m["estimate"] for m in served]
+    level = result.get("policy", {}).get("estimated", {}).get("level", 0.9)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    ax.fill_between(
+        periods,
+        [e["low"] for e in estimates],
+        [e["high"] for e in estimates],
+        alpha=0.2,
+        label=f"estimate's {level:.0%} interval",
+    )
+    ax.plot(periods, [e["value"] for e in estimates], marker="o", label="estimated without labels")
+    ax.plot(periods, [m[metric.name] for m in served], marker="s", color="black", label="realised")
+    ax.plot(
+        periods,
+        [e.get("naive") for e in estimates],
+        linestyle="--",
+        color="grey",
+        label="naive: its registered value",
+    )
+    period = result.get("period", "month")
+    delay = result.get("label_delay", 0)
+    ax.set_xlabel(f"{period} of {result['year']} (labels {delay} {period}(s) late)")
+    ax.set_ylabel(f"champion {metric.axis} on the {period}")
+    ax.set_xticks(periods)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    ax.set_title(f"Label-free estimate vs realised ({name} policy's champion)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return True
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain replay", description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -745,6 +814,7 @@ def write_outputs(out: Path, result: dict[str, Any], metric: ServedMetric) -> No
 
     out.mkdir(parents=True, exist_ok=True)
     plot(result, out / "replay.png", metric)
+    plot_estimates(result, out / "estimate.png", metric)
     fileio.write_text(out / "replay.md", markdown(result, metric))
     fileio.write_text(out / "replay.json", json.dumps(result, indent=2, default=str) + "\n")
 
