@@ -168,14 +168,21 @@ def prediction_reference(
 ) -> pd.DataFrame | None:
     """Rows of the champion's test window: its scores there are out-of-sample, like the
     current window's (scores on its own training rows are over-confident). None: no tags."""
-    if version is None or tags is None:
-        return None
-    try:
-        span = span_from_tags(tags, version, "test")
-    except UserError:
+    span = champion_test_span(tags, version)
+    if span is None:
         return None
     rows = rows_in(frame, span, time_column)
     return rows if len(rows) else None
+
+
+def champion_test_span(tags: VersionTags | None, version: str | None) -> Span | None:
+    """The champion's recorded test window, or None (no tags, or no test window recorded)."""
+    if version is None or tags is None:
+        return None
+    try:
+        return span_from_tags(tags, version, "test")
+    except UserError:
+        return None
 
 
 def labelled_since_test(
@@ -183,13 +190,8 @@ def labelled_since_test(
 ) -> pd.DataFrame | None:
     """Rows from the champion's test window up to the current window: out-of-sample for it,
     labelled by now (the label-free estimate's calibration). None: no tags or no such rows."""
-    if version is None or tags is None:
-        return None
-    try:
-        test = span_from_tags(tags, version, "test")
-    except UserError:
-        return None
-    if current.start <= test.start:
+    test = champion_test_span(tags, version)
+    if test is None or current.start <= test.start:
         return None
     rows = rows_in(frame, Span(test.start, current.start, "since the test window"), column)
     return rows if len(rows) else None
