@@ -402,7 +402,13 @@ class Replay:
         for month in range(run.promoted_month, last + 1):
             key = (run.name, run.version, month)
             if key not in self.scored:
-                self.scored[key] = self.labelled_sample(self.rows([month]), run, features=True)
+                found = self.labelled_sample(self.rows([month]), run, features=True)
+                # classification's calibration reads only the event time (cross-fit blocks);
+                # regression's direct-loss model reads the input columns
+                column = self.base.event_time
+                if found is not None and self.base.task != "regression" and column:
+                    found = Sample(found.scores, found.labels, found.features[[column]])
+                self.scored[key] = found
             if self.scored[key] is not None:
                 parts.append(self.scored[key])
         if not parts:
