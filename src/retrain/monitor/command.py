@@ -541,30 +541,27 @@ def policy_context(
     tags = champion.tags
     metric = (tags.primary_metric if tags else None) or getattr(params.train.metric, base.task)
     registered = tags.metrics.get(metric) if tags else None
-    labelled = current_sample = reference = calibration = None
-    if champion.pipeline is not None:
+    pipeline = champion.pipeline
+
+    def scored(rows: pd.DataFrame | None) -> Sample | None:
+        """The rows that carry a label, scored by the champion, with their columns."""
+        if pipeline is None or rows is None or base.target not in rows.columns:
+            return None
+        frame, _ = derive_label(rows, base)
+        if not len(frame):
+            return None
+        return Sample(champion_scores(pipeline, frame, base.task), frame["label"].to_numpy(), frame)
+
+    current_sample = None
+    if pipeline is not None:
         current_sample = Sample(
-            champion_scores(champion.pipeline, current_rows, base.task), features=current_rows
+            champion_scores(pipeline, current_rows, base.task), features=current_rows
         )
-        if base.target in current_rows.columns:
-            rows, _ = derive_label(current_rows, base)
-            if len(rows):
-                labelled = Sample(
-                    champion_scores(champion.pipeline, rows, base.task),
-                    rows["label"].to_numpy(),
-                    rows,  # the challenger policy scores its own model on them
-                )
-        if reference_rows is not None and base.target in reference_rows.columns:
-            rows, _ = derive_label(reference_rows, base)
-            if len(rows):
-                scores = champion_scores(champion.pipeline, rows, base.task)
-                reference = Sample(scores, rows["label"].to_numpy(), rows)
-        needed = params.policy.monitor in ("estimated", "cost_aware", "challenger")
-        if needed and calibration_rows is not None and base.target in calibration_rows.columns:
-            rows, _ = derive_label(calibration_rows, base)
-            if len(rows):
-                scores = champion_scores(champion.pipeline, rows, base.task)
-                calibration = Sample(scores, rows["label"].to_numpy(), rows)
+    labelled = scored(current_rows)  # the challenger policy scores its own model on them too
+    reference = scored(reference_rows)
+    # only these policies read the rows since the test window: the others skip their scoring
+    needed = params.policy.monitor in ("estimated", "cost_aware", "challenger")
+    calibration = scored(calibration_rows) if needed else None
     since = 0
     if tags is not None and tags.train_end:
         import pandas as pd

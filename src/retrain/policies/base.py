@@ -8,8 +8,8 @@ and call `decide`; the same code decides in production and in the simulation.
 A context carries what a policy may look at and nothing it may not: the newest *labelled* rows
 (they arrive `label_delay` periods late in the replay), the *unlabelled* current rows, the
 champion's labelled reference (its test window) and the labels that arrived since it, the
-periods since the last retrain, the measured cost of a retrain, and the drift rule's decision (computed lazily: only `drift` pays
-for the persistence windows).
+periods since the last retrain, the measured cost of a retrain, and the drift rule's decision
+(computed lazily: only `drift` pays for the persistence windows).
 """
 
 from __future__ import annotations

@@ -5,9 +5,8 @@ The challenger is one model of `policy.challenger.family` with its default param
 (`train.families.<family>`: fixed + the space's defaults), seeded, fitted on the labelled
 window before the newest labelled period (`PolicyContext.history`: in the monitor the labelled
 rows from the champion's test window to the current window; without them, its test window)
-within `seconds`. Both models score the
-newest labelled period (labels that arrived: `label_delay` is respected by whoever builds the
-context); the gate's paired bootstrap (`retrain.gating.paired_bootstrap`) of the primary metric
+within `seconds`. Both models score the newest labelled period (labels that arrived:
+`label_delay` is respected by whoever builds the context); the gate's paired bootstrap (`retrain.gating.paired_bootstrap`) of the primary metric
 gives the gain's one-sided `level` bound. Fires when the gain is at least the margin and the
 bound is above zero. Its evidence: both metrics, the gain, its bound, the margin, the fit time.
 """

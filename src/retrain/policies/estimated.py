@@ -1,9 +1,9 @@
 """`estimated`: the champion's performance estimated WITHOUT labels on the current period.
 
 Classification: CBPE (`retrain.monitor.estimate`: isotonic calibration of the champion's scores
-on labelled rows it never trained on — its test window and, by default, the labels that arrived
-since (`policy.estimated.calibration`) — then the expected ROC AUC / Brier / log loss on the current
-scores). Regression: direct loss estimation (a model of each row's squared or absolute error,
+on labelled rows it never trained on — its test window and, by default, the labels that
+arrived since (`policy.estimated.calibration`) — then the expected ROC AUC / Brier / log loss
+on the current scores). Regression: direct loss estimation (a model of each row's squared or absolute error,
 fitted on those rows). The interval is the label-sampling noise widened by the estimator's
 own error, cross-fitted on the same rows (`policy.estimated.cross_fit_folds`). Fires when the
 estimated decay is at least the trigger and the whole `level` interval is worse than the
